@@ -1,0 +1,564 @@
+"""S3Store: blobs in an S3 bucket with versioning and Object Lock, through the minio SDK."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, cast
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.commonconfig import COMPLIANCE, GOVERNANCE
+from minio.datatypes import Object
+from minio.deleteobjects import DeleteObject
+from minio.error import InvalidResponseError, S3Error, ServerError
+from minio.helpers import MIN_PART_SIZE
+from minio.retention import Retention
+from urllib3.exceptions import MaxRetryError
+from urllib3.util import Retry, Timeout
+
+from storage._locking import (
+    format_time,
+    normalize_until,
+    now_utc,
+    refuse_delete,
+    refuse_overwrite,
+    refuse_retention_change,
+)
+from storage.base import (
+    CHUNK_SIZE,
+    BlobReader,
+    BlobStat,
+    PutResult,
+    RetentionMode,
+    validate_key,
+    validate_prefix,
+)
+from storage.errors import (
+    BlobLocked,
+    BlobNotFound,
+    BlobTooLarge,
+    InvalidRange,
+    StorageError,
+    StorageUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Multipart part size used by `put`; S3 needs at least 5 MiB (`MIN_PART_SIZE`). One part is
+#: in flight at a time: a 300 MiB upload raised the peak RSS by about 40 MiB (5 x part_size,
+#: with the SDK's copies), whatever the object size. 10,000 parts of 8 MiB allow 78 GiB.
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
+
+_CREDENTIAL_ERRORS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+@dataclass(frozen=True)
+class _Version:
+    version_id: str | None
+    is_delete_marker: bool
+
+
+# S3Store.list shadows the builtin inside the class body.
+_Versions = list[_Version]
+
+
+class S3Store:
+    """Blobs in one S3 bucket (SeaweedFS, MinIO, ...), with versioning and Object Lock.
+
+    `put` streams as a multipart upload, one part in memory at a time, hashing on the way.
+    Since the bucket is versioned, `put` over an existing key and `delete` remove every
+    version of the key, so replaced or deleted content is really gone; Object Lock keeps a
+    locked version, and then the call raises BlobLocked.
+
+    The HTTP client fails fast (minio's default waits 5 minutes and retries 5 times): 3 s to
+    connect, 2 retries of refused connections and 5xx answers, 30 s for an answer, so a down
+    server is reported as StorageUnavailable in seconds. No network call happens before the
+    first operation. The `client` attribute is the minio client, for tools and tests that
+    need raw S3 calls.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        secure: bool = False,
+        region: str | None = None,
+        *,
+        part_size: int = DEFAULT_PART_SIZE,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 30.0,
+        retries: int = 2,
+    ) -> None:
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise ValueError(f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE}")
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.secure = secure
+        self.region = region
+        self.part_size = part_size
+        http = urllib3.PoolManager(
+            timeout=Timeout(connect=connect_timeout, read=read_timeout),
+            maxsize=10,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+            # Retry refused connections and 5xx a few times, but not a server that stopped
+            # answering: a read timeout is reported at once, not after `retries` more waits.
+            retries=Retry(
+                total=retries,
+                read=0,
+                backoff_factor=0.2,
+                status_forcelist=[500, 502, 503, 504],
+            ),
+        )
+        self.client = Minio(
+            endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            region=region,
+            http_client=http,
+        )
+        self._object_lock: bool | None = None
+
+    def __repr__(self) -> str:
+        scheme = "https" if self.secure else "http"
+        return f"S3Store({scheme}://{self.endpoint}/{self.bucket})"
+
+    # --- bucket --------------------------------------------------------------------------
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket with Object Lock (and so versioning) unless it exists."""
+        with self._errors(None, "create the bucket"):
+            if not self.client.bucket_exists(self.bucket):
+                try:
+                    self.client.make_bucket(self.bucket, object_lock=True)
+                except S3Error as exc:
+                    # Another process may have created it in the meantime.
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+        self._object_lock = self._query_object_lock()
+        if not self._object_lock:
+            logger.warning(
+                "bucket %r at %s has no Object Lock: retention and legal hold cannot be set",
+                self.bucket,
+                self.endpoint,
+            )
+
+    @property
+    def supports_object_lock(self) -> bool:
+        """True if the bucket has Object Lock enabled (asked once, then cached)."""
+        if self._object_lock is None:
+            self._object_lock = self._query_object_lock()
+        return self._object_lock
+
+    def _query_object_lock(self) -> bool:
+        with self._errors(None, "read the Object Lock configuration"):
+            try:
+                self.client.get_object_lock_config(self.bucket)
+            except S3Error as exc:
+                if exc.code == "ObjectLockConfigurationNotFoundError":
+                    return False
+                raise
+        return True
+
+    def check(self) -> None:
+        """Raise StorageUnavailable unless the bucket answers with our credentials."""
+        try:
+            with self._errors(None, "check the bucket"):
+                exists = self.client.bucket_exists(self.bucket)
+        except StorageUnavailable:
+            raise
+        except StorageError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        if not exists:
+            raise StorageUnavailable(f"bucket {self.bucket!r} does not exist at {self.endpoint}")
+
+    # --- writing -------------------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        max_size: int | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> PutResult:
+        """Upload the stream as a multipart upload and remove the key's older versions."""
+        validate_key(key)
+        if max_size is not None and max_size < 0:
+            raise ValueError(f"max_size must not be negative, got {max_size}")
+        before = self._versions(key)
+        now = now_utc()
+        # S3 itself would accept a new version on top of a locked one; the contract says a
+        # locked key keeps its content, so refuse here.
+        for stat in self._version_stats(key, before):
+            refusal = refuse_overwrite(stat, now)
+            if refusal is not None:
+                raise refusal
+
+        reader = _HashingReader(stream, key, max_size)
+        try:
+            with self._errors(key, "upload"):
+                self.client.put_object(
+                    self.bucket,
+                    key,
+                    cast(BinaryIO, reader),
+                    length=-1,
+                    part_size=self.part_size,
+                    # One part at a time: bounded memory, and after a failure minio aborts the
+                    # upload with no part still in flight.
+                    num_parallel_uploads=1,
+                    content_type=content_type,
+                )
+        except Exception as exc:
+            # minio aborts a failed multipart upload; remove anything that still got created.
+            self._remove_new_versions(key, before)
+            if reader.stream_error is not None and exc.__cause__ is reader.stream_error:
+                # The caller's stream failed (e.g. the client went away), not S3: pass its
+                # error on unchanged instead of reporting the store as unavailable.
+                raise reader.stream_error from None
+            raise
+
+        if before:
+            try:
+                self._remove_versions(key, before, bypass_governance=False)
+            except BlobLocked:
+                # Locked between our check and now: the old content stays and so must win.
+                self._remove_new_versions(key, before)
+                raise
+        return PutResult(key=key, size=reader.size, sha256=reader.hexdigest())
+
+    def _remove_new_versions(self, key: str, before: _Versions) -> None:
+        """Delete versions of key created after `before` was listed; log what cannot go."""
+        known = {version.version_id for version in before}
+        try:
+            new = [v for v in self._versions(key) if v.version_id not in known]
+            if new:
+                self._remove_versions(key, new, bypass_governance=False)
+        except StorageError as exc:
+            logger.warning(
+                "could not check bucket %r for leftovers of the failed upload of %r "
+                "(the orphan sweeper removes any later): %s",
+                self.bucket,
+                key,
+                exc,
+            )
+
+    # --- reading -------------------------------------------------------------------------
+
+    def open(self, key: str, start: int = 0, end: int | None = None) -> BlobReader:
+        """Open a byte range of the blob for a streamed read (see `BlobReader`)."""
+        validate_key(key)
+        if start < 0:
+            raise ValueError(f"range start must not be negative, got {start}")
+        if end is not None and end < start:
+            raise ValueError(f"range end {end} is before its start {start}")
+        length = 0 if end is None else end - start + 1
+        try:
+            with self._errors(key, "read"):
+                response = self.client.get_object(self.bucket, key, offset=start, length=length)
+        except StorageError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, S3Error) and cause.code == "InvalidRange":
+                raise InvalidRange(key, start, end, None) from cause
+            raise
+
+        try:
+            content_range = response.headers.get("Content-Range")
+            if content_range:
+                match = _CONTENT_RANGE.fullmatch(content_range.strip())
+                if match is None:
+                    raise StorageError(f"unexpected Content-Range {content_range!r} for {key!r}")
+                first, last, size = (int(group) for group in match.groups())
+            elif start == 0 and end is None:
+                size = int(response.headers.get("Content-Length", "0"))
+                first, last = 0, size - 1
+            else:
+                raise StorageError(f"S3 at {self.endpoint} ignored the range request for {key!r}")
+        except BaseException:
+            response.close()
+            response.release_conn()
+            raise
+
+        def chunks() -> Generator[bytes, None, None]:
+            with self._errors(key, "read"):
+                yield from response.stream(CHUNK_SIZE, decode_content=False)
+
+        generator = chunks()
+
+        def close() -> None:
+            generator.close()
+            response.close()
+            response.release_conn()
+
+        return BlobReader(generator, close, start=first, end=last, size=size)
+
+    def stat(self, key: str) -> BlobStat:
+        """Return size, time and lock state of the key's current version."""
+        validate_key(key)
+        return self._stat(key, None)
+
+    def exists(self, key: str) -> bool:
+        """True if the key has a current version."""
+        try:
+            self.stat(key)
+        except BlobNotFound:
+            return False
+        return True
+
+    def list(self, prefix: str = "") -> Iterator[BlobStat]:
+        """Yield the blobs whose key starts with prefix, in key order.
+
+        With Object Lock on, each blob costs one extra HEAD request for its lock state, since
+        S3 listings do not carry it.
+        """
+        validate_prefix(prefix)
+        with_lock_state = self.supports_object_lock
+        with self._errors(None, f"list {prefix!r}"):
+            for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                name = obj.object_name
+                if obj.is_dir or name is None:
+                    continue
+                if with_lock_state:
+                    try:
+                        yield self._stat(name, None)
+                    except BlobNotFound:
+                        continue  # deleted while we listed
+                else:
+                    yield BlobStat(
+                        key=name,
+                        size=obj.size or 0,
+                        last_modified=cast(datetime, obj.last_modified),
+                        retain_until=None,
+                        legal_hold=False,
+                    )
+
+    # --- deleting and locking ------------------------------------------------------------
+
+    def delete(self, key: str, *, bypass_governance: bool = False) -> None:
+        """Delete every version of the key; BlobLocked if a version is locked."""
+        validate_key(key)
+        versions = self._versions(key)
+        if not versions:
+            return
+        now = now_utc()
+        # Check first so that nothing is deleted when one version is locked, and so that the
+        # message says why; the server enforces the same rules (see _remove_versions).
+        for stat in self._version_stats(key, versions):
+            refusal = refuse_delete(stat, now, bypass_governance=bypass_governance)
+            if refusal is not None:
+                raise refusal
+        self._remove_versions(key, versions, bypass_governance=bypass_governance)
+
+    def set_retention(self, key: str, until: datetime, mode: RetentionMode) -> None:
+        """Set an Object Lock retention on the current version; it can only be extended."""
+        validate_key(key)
+        until = normalize_until(until)
+        mode = RetentionMode(mode)
+        now = now_utc()
+        if until <= now:
+            raise ValueError(f"the retention date {until.isoformat()} is not in the future")
+        self._require_object_lock("set a retention")
+        current = self.stat(key)
+        refusal = refuse_retention_change(current, until, mode, now)
+        if refusal is not None:
+            raise refusal
+        s3_mode = COMPLIANCE if mode is RetentionMode.COMPLIANCE else GOVERNANCE
+
+        def denied() -> StorageError:
+            return BlobLocked(
+                key,
+                f"the S3 server refused to set a {mode.value} retention until {format_time(until)}",
+                retain_until=current.retain_until,
+            )
+
+        with self._errors(key, "set the retention", access_denied=denied):
+            self.client.set_object_retention(self.bucket, key, Retention(s3_mode, until))
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        """Switch the legal hold of the current version on or off."""
+        validate_key(key)
+        self._require_object_lock("set a legal hold")
+        # SeaweedFS (4.48) answers PutObjectLegalHold on a missing key with 500 InternalError
+        # instead of 404 NoSuchKey; ask first so a missing key is BlobNotFound, not a retried
+        # "server error".
+        self.stat(key)
+        with self._errors(key, "set the legal hold"):
+            if on:
+                self.client.enable_object_legal_hold(self.bucket, key)
+            else:
+                self.client.disable_object_legal_hold(self.bucket, key)
+
+    def _require_object_lock(self, action: str) -> None:
+        if not self.supports_object_lock:
+            raise StorageError(
+                f"cannot {action}: bucket {self.bucket!r} at {self.endpoint} was created "
+                "without Object Lock (S3 cannot enable it later; use a new bucket)"
+            )
+
+    # --- versions ------------------------------------------------------------------------
+
+    def _versions(self, key: str) -> _Versions:
+        """All versions and delete markers stored under exactly this key."""
+        with self._errors(key, "list the versions"):
+            return [
+                _Version(obj.version_id, bool(obj.is_delete_marker))
+                for obj in self.client.list_objects(self.bucket, prefix=key, include_version=True)
+                if obj.object_name == key
+            ]
+
+    def _version_stats(self, key: str, versions: _Versions) -> Iterator[BlobStat]:
+        for version in versions:
+            if version.is_delete_marker:
+                continue
+            try:
+                yield self._stat(key, version.version_id)
+            except BlobNotFound:
+                continue  # deleted meanwhile
+
+    def _remove_versions(self, key: str, versions: _Versions, *, bypass_governance: bool) -> None:
+        """Delete the given versions; the server's refusal of a locked one is BlobLocked."""
+        with self._errors(key, "delete"):
+            errors = list(
+                self.client.remove_objects(
+                    self.bucket,
+                    [DeleteObject(key, version.version_id) for version in versions],
+                    bypass_governance_mode=bypass_governance,
+                )
+            )
+        for error in errors:
+            if error.code in ("NoSuchKey", "NoSuchVersion"):
+                continue  # already gone
+            if error.code == "AccessDenied":
+                raise BlobLocked(
+                    key,
+                    f"the S3 server refused to delete version {error.version_id} "
+                    "(Object Lock retention or legal hold)",
+                )
+            raise StorageError(
+                f"could not delete version {error.version_id} of {key!r} from bucket "
+                f"{self.bucket!r}: {error.code}: {error.message}"
+            )
+
+    def _stat(self, key: str, version_id: str | None) -> BlobStat:
+        with self._errors(key, "stat"):
+            obj: Object = self.client.stat_object(self.bucket, key, version_id=version_id)
+        headers = obj.metadata or {}
+        mode = headers.get("x-amz-object-lock-mode")
+        until = headers.get("x-amz-object-lock-retain-until-date")
+        hold = headers.get("x-amz-object-lock-legal-hold")
+        return BlobStat(
+            key=key,
+            size=obj.size or 0,
+            last_modified=cast(datetime, obj.last_modified),
+            retain_until=datetime.fromisoformat(until) if until else None,
+            legal_hold=str(hold).upper() == "ON",
+            retention_mode=RetentionMode(mode.upper()) if mode else None,
+        )
+
+    # --- errors --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(
+        self,
+        key: str | None,
+        action: str,
+        *,
+        access_denied: Callable[[], StorageError] | None = None,
+    ) -> Iterator[None]:
+        """Translate minio and urllib3 exceptions into StorageError subclasses."""
+        where = f"S3 at {self.endpoint}"
+        try:
+            yield
+        except S3Error as exc:
+            raise self._translate(exc, key, action, access_denied) from exc
+        except (ServerError, InvalidResponseError) as exc:
+            raise StorageUnavailable(f"{where} failed to {action}: {exc}") from exc
+        except MaxRetryError as exc:
+            raise StorageUnavailable(f"{where} is unreachable ({action}): {exc.reason}") from exc
+        except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+            raise StorageUnavailable(f"{where} is unreachable ({action}): {exc}") from exc
+
+    def _translate(
+        self,
+        exc: S3Error,
+        key: str | None,
+        action: str,
+        access_denied: Callable[[], StorageError] | None,
+    ) -> StorageError:
+        where = f"S3 at {self.endpoint}"
+        status = exc.response.status if exc.response is not None else 0
+        subject = f" {key!r}" if key else ""
+        if exc.code in ("NoSuchKey", "NoSuchVersion") and key is not None:
+            return BlobNotFound(key)
+        if exc.code == "NoSuchBucket":
+            return StorageUnavailable(f"bucket {self.bucket!r} does not exist at {self.endpoint}")
+        if exc.code in _CREDENTIAL_ERRORS:
+            # Not transient, but the store is unusable until the configuration is fixed;
+            # the health check reports it and the API answers 503, as for a down server.
+            return StorageUnavailable(
+                f"{where} rejected the credentials ({exc.code}): check the access key and "
+                "the secret key of the storage URL"
+            )
+        if exc.code == "AccessDenied":
+            if access_denied is not None:
+                return access_denied()
+            return StorageUnavailable(
+                f"{where} denied access to {action}{subject} in bucket {self.bucket!r}"
+            )
+        if status >= 500:
+            return StorageUnavailable(f"{where} failed to {action}{subject}: {exc.code}")
+        return StorageError(
+            f"{where} could not {action}{subject} in bucket {self.bucket!r}: "
+            f"{exc.code}: {exc.message}"
+        )
+
+
+class _HashingReader:
+    """A read-only stream around the caller's one that hashes, counts and limits the bytes.
+
+    `read(n)` returns exactly n bytes except at the end, so minio builds each part from one
+    read instead of concatenating many small ones.
+    """
+
+    def __init__(self, stream: BinaryIO, key: str, max_size: int | None) -> None:
+        self._stream = stream
+        self._key = key
+        self._max_size = max_size
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self.stream_error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        pieces: list[bytes] = []
+        wanted = size if size is not None and size >= 0 else None
+        got = 0
+        while wanted is None or got < wanted:
+            try:
+                chunk = self._stream.read(CHUNK_SIZE if wanted is None else wanted - got)
+            except BaseException as exc:
+                self.stream_error = exc
+                raise
+            if not chunk:
+                break
+            got += len(chunk)
+            self.size += len(chunk)
+            if self._max_size is not None and self.size > self._max_size:
+                raise BlobTooLarge(self._key, self._max_size)
+            self._digest.update(chunk)
+            pieces.append(bytes(chunk))
+        return b"".join(pieces)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
