@@ -1,0 +1,1 @@
+"""Telephony bridge: recognise the caller and open the citizen's file on the clerk's desktop."""

@@ -1,0 +1,5 @@
+"""`python -m eakte` runs the CLI."""
+
+from eakte.cli import main
+
+main()

@@ -1,0 +1,207 @@
+"""The audit log: record events in a unit of work, chain them at commit, verify the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from eakte.audit.models import AuditEvent, AuditHead
+from eakte.auth.principal import Principal
+from eakte.db import utcnow
+
+GENESIS = "0" * 64
+_PENDING = "audit_pending"
+
+
+def record(
+    session: Session,
+    actor: Principal | str,
+    action: str,
+    object_type: str,
+    object_id: object,
+    **details: Any,
+) -> None:
+    """Note an audit event; it is chained and written when the session commits.
+
+    Chaining at commit keeps the lock on the chain head as short as possible and
+    means a rolled-back change leaves no audit row claiming it happened.
+    """
+    subject = actor if isinstance(actor, str) else actor.subject
+    session.info.setdefault(_PENDING, []).append(
+        {
+            "actor": subject,
+            "action": action,
+            "object_type": object_type,
+            "object_id": str(object_id),
+            "details": details,
+        }
+    )
+
+
+def event_hash(
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    details: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    """SHA-256 over a canonical JSON of the event and its predecessor's hash."""
+    canonical = json.dumps(
+        [
+            seq,
+            at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            actor,
+            action,
+            object_type,
+            object_id,
+            details,
+            prev_hash,
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _append_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    # FOR UPDATE on the single head row serialises appends across processes on
+    # PostgreSQL; on SQLite the transaction already holds the write lock.
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one()
+    seq, prev = head.seq, head.hash
+    for item in pending:
+        seq += 1
+        at = utcnow()
+        # Store details as JSON would return them, so the hash recomputes equal.
+        details = json.loads(json.dumps(item["details"], default=str))
+        digest = event_hash(
+            seq,
+            at,
+            item["actor"],
+            item["action"],
+            item["object_type"],
+            item["object_id"],
+            details,
+            prev,
+        )
+        session.add(
+            AuditEvent(
+                seq=seq,
+                at=at,
+                details=details,
+                prev_hash=prev,
+                hash=digest,
+                **{k: item[k] for k in ("actor", "action", "object_type", "object_id")},
+            )
+        )
+        prev = digest
+    head.seq, head.hash = seq, prev
+    session.flush()
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    _append_pending(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@dataclass
+class ChainReport:
+    """The result of verifying the audit chain."""
+
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True if no problem was found."""
+        return not self.problems
+
+
+def _events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def list_events(
+    session: Session,
+    *,
+    object_id: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    after_seq: int = 0,
+    limit: int = 100,
+) -> Sequence[AuditEvent]:
+    """Audit events in chain order, filtered."""
+    stmt = select(AuditEvent).where(AuditEvent.seq > after_seq)
+    if object_id is not None:
+        stmt = stmt.where(AuditEvent.object_id == object_id)
+    if actor is not None:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if action is not None:
+        stmt = stmt.where(AuditEvent.action == action)
+    return session.scalars(stmt.order_by(AuditEvent.seq).limit(limit)).all()
+
+
+def verify_chain(session: Session) -> ChainReport:
+    """Recompute every hash; report modified, inserted, deleted or truncated rows."""
+    report = ChainReport()
+    head = session.get(AuditHead, 1)
+    expected_prev, expected_seq = GENESIS, 1
+    for ev in _events(session):
+        report.checked += 1
+        if ev.seq != expected_seq:
+            report.problems.append(
+                f"events {expected_seq}..{ev.seq - 1} are missing (deleted rows)"
+            )
+        if ev.prev_hash != expected_prev:
+            report.problems.append(f"event {ev.seq}: link to its predecessor is broken")
+        digest = event_hash(
+            ev.seq,
+            ev.at,
+            ev.actor,
+            ev.action,
+            ev.object_type,
+            ev.object_id,
+            ev.details,
+            ev.prev_hash,
+        )
+        if digest != ev.hash:
+            report.problems.append(f"event {ev.seq}: content was modified (hash mismatch)")
+        expected_prev, expected_seq = ev.hash, ev.seq + 1
+    if head is None:
+        report.problems.append("the audit chain head row is missing")
+    elif head.seq != expected_seq - 1 or head.hash != expected_prev:
+        report.problems.append(
+            f"the chain ends at event {expected_seq - 1} but the head names event {head.seq}:"
+            " events at the end were deleted or the head was altered"
+        )
+    return report

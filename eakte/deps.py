@@ -1,0 +1,72 @@
+"""FastAPI dependencies: settings, the request's unit of work, the blob store, the principal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from eakte.auth.apikeys import PREFIX as APIKEY_PREFIX
+from eakte.auth.apikeys import verify_api_key
+from eakte.auth.principal import Principal
+from eakte.auth.tokens import TokenVerifier
+from eakte.db import unit_of_work
+from eakte.errors import Unauthenticated
+from eakte.settings import Settings
+from storage import BlobStore
+
+_bearer = HTTPBearer(auto_error=False, description="JWT, or an API key starting with ek_")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Service account key")
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    """The process's session factory, for routes that manage their own transactions."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+def get_store(request: Request) -> BlobStore:
+    """The configured blob store."""
+    store: BlobStore = request.app.state.store
+    return store
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """One unit of work per request: committed when the route returns, rolled back on error."""
+    with unit_of_work(request.app.state.session_factory) as session:
+        yield session
+
+
+def current_principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    api_key: Annotated[str | None, Security(_api_key)],
+) -> Principal:
+    """Authenticate the request by bearer JWT or API key; every API route depends on this."""
+    presented = api_key or (bearer.credentials if bearer else None)
+    if not presented:
+        raise Unauthenticated("this route needs a bearer token or an API key")
+    if presented.startswith(APIKEY_PREFIX):
+        # A short transaction of its own: upload routes hold no session while streaming.
+        with unit_of_work(request.app.state.session_factory) as session:
+            principal = verify_api_key(session, presented)
+    else:
+        verifier: TokenVerifier = request.app.state.token_verifier
+        principal = verifier.verify(presented)
+    request.state.principal = principal
+    return principal
+
+
+SessionDep = Annotated[Session, Depends(db_session, scope="function")]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+StoreDep = Annotated[BlobStore, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

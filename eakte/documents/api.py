@@ -1,0 +1,274 @@
+"""HTTP routes of documents and versions: streamed upload and streamed, ranged download."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Annotated
+from urllib.parse import quote
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from eakte.db import unit_of_work
+from eakte.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, get_session_factory
+from eakte.documents import service
+from eakte.documents.models import Document, DocumentVersion
+from eakte.documents.schemas import DocumentMeta, DocumentOut, DocumentUpdate, VersionOut
+from eakte.errors import InvalidInput, PayloadTooLarge
+from eakte.multipart import MultipartStream
+
+router = APIRouter(prefix="/api/v1", tags=["documents"])
+
+FactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "title": {"type": "string"},
+                        "kind": {
+                            "type": "string",
+                            "enum": ["incoming", "outgoing", "note", "invoice", "other"],
+                        },
+                        "process_id": {"type": "string", "format": "uuid"},
+                        "received_at": {"type": "string", "format": "date-time"},
+                        "sender_contact_id": {"type": "string", "format": "uuid"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _out(document: Document, version: DocumentVersion | None) -> DocumentOut:
+    out = DocumentOut.model_validate(document)
+    out.latest = VersionOut.model_validate(version) if version is not None else None
+    return out
+
+
+def _check_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    # Multipart framing adds a few hundred bytes; a body far beyond the limit is refused unread.
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise PayloadTooLarge(f"the upload exceeds the limit of {limit} bytes")
+
+
+async def _receive_content(
+    request: Request, store: StoreDep, limit: int, document_id: uuid.UUID | None
+) -> tuple[service.StoredContent, dict[str, str]]:
+    form = MultipartStream(request)
+    await form.until_file()
+    content = await anyio.to_thread.run_sync(
+        lambda: service.store_content(
+            store,
+            form.file_reader(),
+            max_size=limit,
+            original_name=form.filename,
+            document_id=document_id,
+        )
+    )
+    try:
+        await form.finish()
+    except BaseException:
+        await run_in_threadpool(service.discard_content, store, content)
+        raise
+    return content, form.fields
+
+
+@router.post(
+    "/files/{file_id}/documents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DocumentOut,
+    openapi_extra=UPLOAD_BODY,
+)
+async def upload_document(
+    file_id: uuid.UUID,
+    request: Request,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    factory: FactoryDep,
+) -> DocumentOut:
+    """Add a document with its first version (multipart: `file` plus optional fields)."""
+
+    def authorise() -> None:
+        with unit_of_work(factory) as session:
+            service.check_can_add(session, principal, file_id)
+
+    # Authorise before reading the body: a refused caller cannot make us store gigabytes.
+    await run_in_threadpool(authorise)
+    _check_length(request, settings.max_upload_bytes)
+    content, fields = await _receive_content(request, store, settings.max_upload_bytes, None)
+
+    def commit() -> DocumentOut:
+        meta = DocumentMeta.model_validate(fields)
+        with unit_of_work(factory) as session:
+            return _out(*service.add_document(session, principal, file_id, meta, content))
+
+    try:
+        return await run_in_threadpool(commit)
+    except ValidationError as exc:
+        await run_in_threadpool(service.discard_content, store, content)
+        raise InvalidInput(
+            "invalid form fields", errors=exc.errors(include_url=False, include_input=False)
+        ) from None
+    except BaseException:
+        await run_in_threadpool(service.discard_content, store, content)
+        raise
+
+
+@router.get("/files/{file_id}/documents", response_model=list[DocumentOut])
+def list_documents(
+    file_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[DocumentOut]:
+    """Documents of a file with their current versions."""
+    return [
+        _out(d, v) for d, v in service.list_documents(session, principal, file_id, limit, offset)
+    ]
+
+
+@router.get("/documents/{document_id}", response_model=DocumentOut)
+def get_document(
+    document_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> DocumentOut:
+    """A document's metadata and current version."""
+    return _out(*service.read_document(session, principal, document_id))
+
+
+@router.patch("/documents/{document_id}", response_model=DocumentOut)
+def update_document(
+    document_id: uuid.UUID, data: DocumentUpdate, session: SessionDep, principal: PrincipalDep
+) -> DocumentOut:
+    """Change a document's title, kind or process."""
+    document = service.update_document(session, principal, document_id, data)
+    return _out(document, None)
+
+
+@router.post(
+    "/documents/{document_id}/versions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VersionOut,
+    openapi_extra=UPLOAD_BODY,
+)
+async def upload_version(
+    document_id: uuid.UUID,
+    request: Request,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    factory: FactoryDep,
+) -> DocumentVersion:
+    """Add a new version of a document (multipart: `file`)."""
+
+    def authorise() -> None:
+        with unit_of_work(factory) as session:
+            service.check_can_add_version(session, principal, document_id)
+
+    await run_in_threadpool(authorise)
+    _check_length(request, settings.max_upload_bytes)
+    content, fields = await _receive_content(request, store, settings.max_upload_bytes, document_id)
+
+    def commit() -> DocumentVersion:
+        if fields:
+            raise InvalidInput(f"unexpected form fields: {', '.join(sorted(fields))}")
+        with unit_of_work(factory) as session:
+            return service.add_version(session, principal, document_id, content)[1]
+
+    try:
+        return await run_in_threadpool(commit)
+    except BaseException:
+        await run_in_threadpool(service.discard_content, store, content)
+        raise
+
+
+@router.get("/documents/{document_id}/versions", response_model=list[VersionOut])
+def list_versions(
+    document_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> list[DocumentVersion]:
+    """All versions of a document."""
+    return list(service.list_versions(session, principal, document_id))
+
+
+@router.get("/documents/{document_id}/versions/{number}", response_model=VersionOut)
+def get_version(
+    document_id: uuid.UUID, number: int, session: SessionDep, principal: PrincipalDep
+) -> DocumentVersion:
+    """One version's metadata."""
+    return service.get_version(session, principal, document_id, number)
+
+
+def _content_disposition(name: str | None, fallback: str) -> str:
+    filename = name or fallback
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+@router.get(
+    "/documents/{document_id}/versions/{number}/content",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        206: {"description": "Partial content"},
+        304: {"description": "Not modified"},
+        416: {"description": "Range not satisfiable"},
+    },
+)
+def download_version(
+    document_id: uuid.UUID,
+    number: int,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: StoreDep,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    """The version's content, streamed; supports Range and If-None-Match (ETag = sha256)."""
+    version = service.get_version(session, principal, document_id, number)
+    etag = f'"{version.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": _content_disposition(
+            version.original_name, f"{document_id}-v{number}"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-cache",
+    }
+    if if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    byte_range = service.parse_range(range_header, version.size)
+    service.open_content(session, principal, document_id, number, byte_range)
+    if byte_range is None:
+        digest = base64.b64encode(bytes.fromhex(version.sha256)).decode()
+        headers.update({"Content-Length": str(version.size), "Repr-Digest": f"sha-256=:{digest}:"})
+        code = status.HTTP_200_OK
+    else:
+        headers.update(
+            {
+                "Content-Length": str(byte_range.length),
+                "Content-Range": f"bytes {byte_range.start}-{byte_range.end}/{version.size}",
+            }
+        )
+        code = status.HTTP_206_PARTIAL_CONTENT
+    return StreamingResponse(
+        service.stream_content(store, version, byte_range),
+        status_code=code,
+        media_type=version.mime_type,
+        headers=headers,
+    )

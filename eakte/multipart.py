@@ -1,0 +1,164 @@
+"""Streaming multipart/form-data: fields in memory, the one file part as a pull stream.
+
+Starlette's `request.form()` spools whole files before the route runs. Here the
+file part is handed to a blob store as it arrives, so a 2 GB upload passes
+through in chunks and never sits in memory or in a temporary file.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+
+import anyio.from_thread
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from eakte.errors import BadRequest, InvalidInput
+
+MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELDS = 50
+
+
+class MultipartStream:
+    """Pull parser over a request body with at most one file part."""
+
+    def __init__(self, request: Request) -> None:
+        ctype, params = parse_options_header(request.headers.get("content-type"))
+        boundary = params.get(b"boundary")
+        if ctype != b"multipart/form-data" or not boundary:
+            raise BadRequest("expected a multipart/form-data body with a boundary")
+        self._body: AsyncIterator[bytes] = request.stream().__aiter__()
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._on_part_begin,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+            },
+        )
+        self.fields: dict[str, str] = {}
+        self.filename: str | None = None
+        self.file_content_type: str | None = None
+        self._headers: dict[str, bytes] = {}
+        self._hname = bytearray()
+        self._hvalue = bytearray()
+        self._field_name: str | None = None
+        self._field_value = bytearray()
+        self._in_file = False
+        self._file_seen = False
+        self._file_done = False
+        self._buffer = bytearray()
+        self._body_done = False
+
+    # -- parser callbacks -------------------------------------------------------------------
+    def _on_part_begin(self) -> None:
+        self._headers = {}
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._hname += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._hvalue += data[start:end]
+
+    def _on_header_end(self) -> None:
+        # Raw bytes: browsers send UTF-8 file names, decoded below once the header is split.
+        self._headers[self._hname.decode("latin-1").lower()] = bytes(self._hvalue)
+        self._hname.clear()
+        self._hvalue.clear()
+
+    def _on_headers_finished(self) -> None:
+        disposition, params = parse_options_header(self._headers.get("content-disposition"))
+        if disposition != b"form-data" or b"name" not in params:
+            raise BadRequest("each multipart part needs Content-Disposition: form-data; name=...")
+        name = params[b"name"].decode("utf-8", "replace")
+        if b"filename" in params:
+            if self._file_seen:
+                raise InvalidInput("send one file per request")
+            self._file_seen = self._in_file = True
+            self.filename = params[b"filename"].decode("utf-8", "replace")
+            content_type = self._headers.get("content-type")
+            self.file_content_type = content_type.decode("latin-1") if content_type else None
+        else:
+            if len(self.fields) >= MAX_FIELDS:
+                raise InvalidInput(f"too many form fields (at most {MAX_FIELDS})")
+            self._field_name = name
+            self._field_value.clear()
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._in_file:
+            self._buffer += data[start:end]
+        else:
+            self._field_value += data[start:end]
+            if len(self._field_value) > MAX_FIELD_BYTES:
+                raise InvalidInput(f"form field {self._field_name} is too long")
+
+    def _on_part_end(self) -> None:
+        if self._in_file:
+            self._in_file = False
+            self._file_done = True
+        elif self._field_name is not None:
+            self.fields[self._field_name] = self._field_value.decode("utf-8", "replace")
+            self._field_name = None
+
+    # -- pulling ----------------------------------------------------------------------------
+    async def _feed(self) -> None:
+        try:
+            chunk = await self._body.__anext__()
+        except StopAsyncIteration:
+            self._body_done = True
+            self._parser.finalize()
+            return
+        if chunk:
+            self._parser.write(chunk)
+
+    async def until_file(self) -> None:
+        """Parse up to the start of the file part; fields before it are in `fields`."""
+        while not self._file_seen and not self._body_done:
+            await self._feed()
+        if not self._file_seen:
+            raise InvalidInput("the form has no file part (a field with a filename)")
+
+    async def read_chunk(self) -> bytes:
+        """The next piece of the file part; b"" at its end."""
+        while not self._buffer and not self._file_done:
+            if self._body_done:
+                raise BadRequest("the request body ended inside the file part")
+            await self._feed()
+        chunk = bytes(self._buffer)
+        self._buffer.clear()
+        return chunk
+
+    async def finish(self) -> None:
+        """Read the rest of the body, collecting fields after the file part."""
+        while not self._body_done:
+            await self._feed()
+
+    def file_reader(self) -> io.RawIOBase:
+        """A blocking file object over the file part, for use in a worker thread."""
+        return _ThreadReader(self)
+
+
+class _ThreadReader(io.RawIOBase):
+    """Reads the file part from a worker thread by calling back into the event loop."""
+
+    def __init__(self, stream: MultipartStream) -> None:
+        self._stream = stream
+        self._pending = b""
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._pos >= len(self._pending):
+            self._pending = anyio.from_thread.run(self._stream.read_chunk)
+            self._pos = 0
+        n = min(len(buffer), len(self._pending) - self._pos)
+        buffer[:n] = self._pending[self._pos : self._pos + n]
+        self._pos += n
+        return n

@@ -1,0 +1,1 @@
+"""Inbound pipeline: scanned and e-mailed post becomes filed documents or triage items."""

@@ -1,0 +1,78 @@
+"""Contacts with phone numbers: stored in E.164, found by any notation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import factories
+from tests.conftest import Api
+
+
+def _new_contact(api: Api, headers: dict[str, str], phone: str) -> dict[str, object]:
+    r = api.client.post(
+        "/api/v1/contacts",
+        json={
+            "name": f"Erika Mustermann {factories.unique('')}",
+            "postal_address": "Musterstraße 1\n25421 Pinneberg",
+            "phones": [{"number": phone, "label": "mobil"}],
+            "emails": ["Erika@Example.org"],
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    result: dict[str, object] = r.json()
+    return result
+
+
+@pytest.mark.parametrize(
+    "query", ["040 1234567", "+49 40 1234567", "0049401234567", "+49(0)40-123 45 67"]
+)
+def test_contact_is_found_by_any_notation(api: Api, query: str) -> None:
+    unit = factories.org_unit(api)
+    contact = _new_contact(api, unit.clerk, "040 1234567")
+    assert contact["phones"] == [{"e164": "+49401234567", "label": "mobil"}]
+    found = api.client.get("/api/v1/contacts", params={"phone": query}, headers=unit.clerk)
+    assert found.status_code == 200
+    assert contact["id"] in [c["id"] for c in found.json()]
+
+
+def test_contact_is_found_by_email_case_insensitively(api: Api) -> None:
+    unit = factories.org_unit(api)
+    contact = _new_contact(api, unit.clerk, "030 9876543")
+    found = api.client.get(
+        "/api/v1/contacts", params={"email": "ERIKA@example.ORG"}, headers=unit.clerk
+    ).json()
+    assert contact["id"] in [c["id"] for c in found]
+
+
+def test_malformed_phone_number_is_422_and_nothing_is_stored(api: Api) -> None:
+    unit = factories.org_unit(api)
+    name = factories.unique("Niemand ")
+    r = api.client.post(
+        "/api/v1/contacts",
+        json={"name": name, "phones": [{"number": "030 1234567"}, {"number": "12ab"}]},
+        headers=unit.clerk,
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "12ab" in r.json()["detail"]
+    found = api.client.get("/api/v1/contacts", params={"name": name}, headers=unit.clerk)
+    assert found.json() == []
+
+
+def test_malformed_phone_in_a_lookup_is_422(api: Api) -> None:
+    unit = factories.org_unit(api)
+    r = api.client.get("/api/v1/contacts", params={"phone": "not a number"}, headers=unit.clerk)
+    assert r.status_code == 422
+
+
+def test_files_can_be_filtered_by_contact(api: Api) -> None:
+    unit = factories.org_unit(api)
+    item = factories.plan_item(api)
+    contact = _new_contact(api, unit.clerk, "040 7654321")
+    linked = factories.file(api, unit, item["code"], contact_ids=[contact["id"]])
+    factories.file(api, unit, item["code"])
+    files = api.client.get(
+        "/api/v1/files", params={"contact_id": contact["id"]}, headers=unit.clerk
+    ).json()
+    assert [f["id"] for f in files] == [linked["id"]]

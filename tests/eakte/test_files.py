@@ -1,0 +1,86 @@
+"""Files and processes through the API, with clear errors for bad input."""
+
+from __future__ import annotations
+
+from tests import factories
+from tests.conftest import Api
+
+
+def test_file_life_with_processes(api: Api) -> None:
+    unit = factories.org_unit(api)
+    item = factories.plan_item(api)
+    f = factories.file(api, unit, item["code"], paper_note="Altakte im Keller, Regal 4")
+    assert f["status"] == "open" and f["org_unit"] == unit.code and f["plan_code"] == item["code"]
+
+    r = api.client.post(
+        f"/api/v1/files/{f['id']}/processes", json={"title": "Anhörung"}, headers=unit.clerk
+    )
+    assert r.status_code == 201
+    process = r.json()
+    r = api.client.patch(
+        f"/api/v1/processes/{process['id']}", json={"status": "done"}, headers=unit.clerk
+    )
+    assert r.json()["status"] == "done"
+    assert [
+        p["id"]
+        for p in api.client.get(f"/api/v1/files/{f['id']}/processes", headers=unit.clerk).json()
+    ] == [process["id"]]
+
+    r = api.client.patch(
+        f"/api/v1/files/{f['id']}", json={"title": "Neuer Titel"}, headers=unit.clerk
+    )
+    assert r.status_code == 200 and r.json()["title"] == "Neuer Titel"
+    by_ref = api.client.get(
+        "/api/v1/files", params={"reference": f["reference"]}, headers=unit.clerk
+    ).json()
+    assert [x["id"] for x in by_ref] == [f["id"]]
+
+
+def test_unknown_plan_item_is_404_problem(api: Api) -> None:
+    unit = factories.org_unit(api)
+    r = api.client.post(
+        "/api/v1/files", json={"title": "x", "plan_code": "99.99.99"}, headers=unit.clerk
+    )
+    assert r.status_code == 404
+    body = r.json()
+    assert r.headers["content-type"] == "application/problem+json"
+    assert body["status"] == 404 and body["title"] and "99.99.99" in body["detail"]
+    assert body["instance"] == "/api/v1/files"
+
+
+def test_schema_violations_are_422_problems_listing_the_fields(api: Api) -> None:
+    unit = factories.org_unit(api)
+    r = api.client.post("/api/v1/files", json={"plan_code": "1"}, headers=unit.clerk)
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert ["body", "title"] in [e["loc"] for e in r.json()["errors"]]
+
+
+def test_inactive_plan_item_takes_no_new_files(api: Api) -> None:
+    unit = factories.org_unit(api)
+    item = factories.plan_item(api)
+    r = api.client.patch(
+        f"/api/v1/plan-items/{item['id']}", json={"active": False}, headers=api.auth(["admin"], [])
+    )
+    assert r.status_code == 200
+    r = api.client.post(
+        "/api/v1/files", json={"title": "x", "plan_code": item["code"]}, headers=unit.clerk
+    )
+    assert r.status_code == 422
+    assert "inactive" in r.json()["detail"]
+
+
+def test_duplicate_plan_item_code_is_409(api: Api) -> None:
+    item = factories.plan_item(api)
+    r = api.client.post(
+        "/api/v1/plan-items",
+        json={"code": item["code"], "title": "again"},
+        headers=api.auth(["admin"], []),
+    )
+    assert r.status_code == 409
+
+
+def test_unknown_process_is_404(api: Api) -> None:
+    unit = factories.org_unit(api)
+    r = api.client.get("/api/v1/processes/00000000-0000-0000-0000-000000000001", headers=unit.clerk)
+    assert r.status_code == 404

@@ -1,0 +1,88 @@
+"""Run `eakte` commands and a real `eakte serve` process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+EAKTE = [sys.executable, "-m", "eakte"]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without EAKTE_ settings of the caller, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EAKTE_")}
+    env.update(extra)
+    return env
+
+
+def eakte(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run the eakte CLI in `cwd`."""
+    result = subprocess.run(
+        [*EAKTE, *args],
+        cwd=cwd,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"eakte {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+@contextmanager
+def serve(
+    cwd: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start `eakte serve` on a free port; yields its base URL and process."""
+    port = free_port()
+    log = (cwd / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [*EAKTE, "serve", "--port", str(port)],
+        cwd=cwd,
+        env=env or clean_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"eakte serve exited: {(cwd / 'serve.log').read_text()}")
+            try:
+                httpx.get(base + "/health", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("eakte serve did not answer within 60 s") from None
+                time.sleep(0.2)
+        yield base, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
