@@ -16,11 +16,13 @@ from storage.errors import (
     InvalidKey,
     InvalidRange,
     StorageError,
+    StorageFull,
     StorageUnavailable,
 )
 from storage.factory import S3Location, mask_url, parse_s3_url, store_from_url
 from storage.filesystem import FilesystemStore
 from storage.s3 import S3Store
+from storage.transfer import ChunkStream, copy_blob, download
 
 __all__ = [
     "CHUNK_SIZE",
@@ -30,6 +32,7 @@ __all__ = [
     "BlobStat",
     "BlobStore",
     "BlobTooLarge",
+    "ChunkStream",
     "FilesystemStore",
     "InvalidKey",
     "InvalidRange",
@@ -38,7 +41,10 @@ __all__ = [
     "S3Location",
     "S3Store",
     "StorageError",
+    "StorageFull",
     "StorageUnavailable",
+    "copy_blob",
+    "download",
     "mask_url",
     "parse_s3_url",
     "store_from_url",

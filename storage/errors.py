@@ -73,6 +73,10 @@ class BlobTooLarge(StorageError):
         return (type(self), (self.key, self.max_size))
 
 
+class StorageFull(StorageError):
+    """The store has no space left (disk full or quota exceeded); nothing was stored."""
+
+
 class InvalidRange(StorageError):
     """A byte range that does not overlap the blob (HTTP 416)."""
 

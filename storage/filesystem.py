@@ -37,6 +37,7 @@ from storage.errors import (
     BlobTooLarge,
     InvalidKey,
     StorageError,
+    StorageFull,
     StorageUnavailable,
 )
 
@@ -433,8 +434,11 @@ class FilesystemStore:
 
 def _write_error(key: str, root: Path, exc: OSError) -> StorageError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        reason = "no space left on the device (disk full or quota exceeded)"
-    elif exc.errno == errno.EFBIG:
+        return StorageFull(
+            f"could not store blob {key!r} under {root}: no space left on the device "
+            "(disk full or quota exceeded); nothing was stored"
+        )
+    if exc.errno == errno.EFBIG:
         reason = "the file size limit was reached"
     else:
         reason = exc.strerror or str(exc)
