@@ -1,0 +1,211 @@
+"""HTTP routes of the CTI bridge: PBX webhooks, SSE for browsers, extensions, desktops."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+
+from cti_bridge import service, webhook
+from cti_bridge.bridge import Bridge
+from cti_bridge.events import CallEvent
+from cti_bridge.models import Extension
+from cti_bridge.schemas import (
+    EXTENSION_PATTERN,
+    DesktopEnroll,
+    DesktopEnrolled,
+    ExtensionIn,
+    ExtensionOut,
+    WebhookResult,
+)
+from eakte.auth.principal import Principal, Role
+from eakte.db import on_commit, unit_of_work
+from eakte.deps import PrincipalDep, SessionDep, SettingsDep
+from eakte.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    Unavailable,
+)
+from eakte.pages.auth import bearer_of, principal_from_credential, signed_in_principal
+
+router = APIRouter(tags=["cti"])
+
+ExtensionPath = Annotated[str, Path(pattern=EXTENSION_PATTERN)]
+SSE_KEEPALIVE_SECONDS = 15.0
+
+
+def _bridge(request: Request) -> Bridge:
+    bridge: Bridge | None = getattr(request.app.state, "cti_bridge", None)
+    if bridge is None or not bridge.running:
+        raise Unavailable("the CTI bridge does not run in this process (see `eakte cti`)")
+    return bridge
+
+
+async def _authenticate_pbx(request: Request, body: bytes) -> str:
+    """Who sent the webhook: the HMAC of the shared secret, or a service principal's token."""
+    secret = request.app.state.settings.cti_webhook_secret
+    signature = request.headers.get(webhook.SIGNATURE_HEADER)
+    if signature is not None:
+        if secret is None:
+            raise Unauthenticated("webhook signatures are not configured on this bridge")
+        if not webhook.signature_valid(body, signature, secret.get_secret_value()):
+            raise Unauthenticated("the webhook signature does not match the body")
+        return "hmac"
+    presented = bearer_of(request) or request.headers.get("x-api-key")
+    if not presented:
+        raise Unauthenticated(
+            f"sign the body ({webhook.SIGNATURE_HEADER}) or send a service bearer token"
+        )
+    principal: Principal = await run_in_threadpool(principal_from_credential, request, presented)
+    if Role.SERVICE not in principal.roles:
+        raise Forbidden("only service accounts (role service) may post call events")
+    return principal.subject
+
+
+@router.post(
+    "/cti/webhook",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WebhookResult,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/WebhookCall"}},
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["event", "callId", "to"],
+                        "properties": {
+                            k: {"type": "string"}
+                            for k in ("event", "callId", "from", "to", "direction")
+                        },
+                    }
+                },
+            },
+        }
+    },
+)
+async def post_call_event(request: Request) -> Response:
+    """A PBX reports a call: JSON (generic) or form-encoded (sipgate style).
+
+    Authenticated by `X-Eakte-Signature: sha256=<HMAC-SHA256 of the body>` with the
+    shared secret, or by a service account's bearer token. The pop-up is published once
+    the lookup has committed.
+    """
+    bridge = _bridge(request)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > webhook.MAX_BODY:
+        raise PayloadTooLarge(f"a call event is at most {webhook.MAX_BODY} bytes")
+    body = await request.body()
+    if len(body) > webhook.MAX_BODY:
+        raise PayloadTooLarge(f"a call event is at most {webhook.MAX_BODY} bytes")
+    await _authenticate_pbx(request, body)
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    event: CallEvent | None
+    if content_type == "application/json":
+        event = webhook.parse_json(body)
+    elif content_type == "application/x-www-form-urlencoded":
+        event = webhook.parse_form(body)
+        if event is None:
+            return _accepted(WebhookResult(call_id="", published=False, extension=""))
+    else:
+        raise BadRequest("send application/json or application/x-www-form-urlencoded")
+    # The lookup blocks on the database: it runs in a worker thread, not on the event loop.
+    return _accepted(await run_in_threadpool(bridge.handle, event))
+
+
+def _accepted(result: WebhookResult) -> Response:
+    # Encoded here once: the result is already valid, so the route's response_model (kept
+    # for the OpenAPI document) need not validate and serialise it a second time.
+    return Response(
+        result.__pydantic_serializer__.to_json(result),
+        status_code=status.HTTP_202_ACCEPTED,
+        media_type="application/json",
+    )
+
+
+def _my_extensions(request: Request, principal: Principal) -> list[str]:
+    with unit_of_work(request.app.state.session_factory) as session:
+        return service.extensions_of(session, principal)
+
+
+@router.get("/cti/events", response_class=StreamingResponse)
+async def call_events(request: Request) -> StreamingResponse:
+    """Server-Sent Events with the pop-ups of the signed-in clerk's extensions."""
+    bridge = _bridge(request)
+    principal = await run_in_threadpool(signed_in_principal, request)
+    extensions = await run_in_threadpool(_my_extensions, request, principal)
+    if not extensions:
+        raise NotFound("no phone extension is mapped to you")
+    queue = bridge.sse.subscribe(extensions)
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield "retry: 3000\n\n"
+            while True:
+                try:
+                    payload = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                yield f"event: call\ndata: {payload}\n\n"
+        finally:
+            bridge.sse.unsubscribe(queue)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/api/v1/cti/extensions", response_model=list[ExtensionOut])
+def list_extensions(session: SessionDep, principal: PrincipalDep) -> Sequence[Extension]:
+    """Every mapped extension (admin)."""
+    return service.list_extensions(session, principal)
+
+
+@router.put("/api/v1/cti/extensions/{number}", response_model=ExtensionOut)
+def map_extension(
+    number: ExtensionPath, data: ExtensionIn, session: SessionDep, principal: PrincipalDep
+) -> Extension:
+    """Say which clerk answers an extension and in which org units (admin)."""
+    return service.map_extension(session, principal, number, data)
+
+
+@router.delete("/api/v1/cti/extensions/{number}", response_model=ExtensionOut)
+def unmap_extension(
+    number: ExtensionPath, session: SessionDep, principal: PrincipalDep
+) -> Extension:
+    """Remove an extension's mapping (admin)."""
+    return service.unmap_extension(session, principal, number)
+
+
+@router.post(
+    "/api/v1/cti/desktops", status_code=status.HTTP_201_CREATED, response_model=DesktopEnrolled
+)
+def enroll_desktop(
+    request: Request,
+    data: DesktopEnroll,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> DesktopEnrolled:
+    """Enroll a desktop agent's CURVE public key (clerk); returns the bridge's key."""
+    enrolled = service.enroll_desktop(session, principal, settings, data.public_key, data.name)
+    bridge: Bridge | None = getattr(request.app.state, "cti_bridge", None)
+    if bridge is not None and bridge.running:
+        # Runs after the key file is written (callbacks keep their order), so the new
+        # desktop may connect at once instead of after the next directory poll.
+        def reload() -> None:
+            bridge.publisher.reload_keys(force=True)
+
+        on_commit(session, reload)
+    return enrolled

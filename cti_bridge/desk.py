@@ -1,0 +1,154 @@
+"""The clerk's desktop agent: enroll a CURVE key, subscribe to an extension, open the file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import zmq
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "desk.json"
+
+
+class DeskError(Exception):
+    """The agent cannot run: not enrolled, or enrollment was refused."""
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    """What an enrolled desktop keeps: its keypair, the bridge's key and endpoint."""
+
+    endpoint: str
+    server_public_key: str
+    public_key: str
+    secret_key: str
+    desktop_id: str
+
+
+def load_config(desk_dir: Path) -> DeskConfig:
+    """The saved enrollment; DeskError if this desktop is not enrolled."""
+    path = desk_dir / CONFIG_NAME
+    try:
+        data = json.loads(path.read_text())
+        return DeskConfig(**data)
+    except FileNotFoundError:
+        raise DeskError(f"not enrolled ({path} missing): run `eakte desk enroll` first") from None
+    except (ValueError, TypeError) as exc:
+        raise DeskError(f"{path} is damaged ({exc}); enroll again") from None
+
+
+def save_config(desk_dir: Path, config: DeskConfig) -> Path:
+    """Write the enrollment, readable by the clerk only (it holds the secret key)."""
+    desk_dir.mkdir(parents=True, exist_ok=True)
+    path = desk_dir / CONFIG_NAME
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(asdict(config), handle, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
+def enroll(server: str, token: str, desk_dir: Path, name: str = "desktop") -> DeskConfig:
+    """Create a keypair, register its public key with the bridge, save the enrollment."""
+    public, secret = zmq.curve_keypair()
+    try:
+        response = httpx.post(
+            server.rstrip("/") + "/api/v1/cti/desktops",
+            json={"public_key": public.decode(), "name": name},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        raise DeskError(f"cannot reach {server}: {exc}") from None
+    if response.status_code != 201:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise DeskError(f"enrollment refused ({response.status_code}): {detail}")
+    body = response.json()
+    config = DeskConfig(
+        endpoint=body["endpoint"],
+        server_public_key=body["server_public_key"],
+        public_key=public.decode(),
+        secret_key=secret.decode(),
+        desktop_id=body["id"],
+    )
+    save_config(desk_dir, config)
+    return config
+
+
+class DeskAgent:
+    """A CURVE SUB socket on one extension.
+
+    ZeroMQ reconnects by itself when the bridge restarts (and redoes the CURVE
+    handshake with the same pinned server key); heartbeats notice a bridge that vanished
+    without closing the connection, so the agent does not wait on a dead one.
+    """
+
+    def __init__(self, config: DeskConfig, extension: str) -> None:
+        self.extension = extension
+        self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        sock = self._context.socket(zmq.SUB)
+        sock.curve_serverkey = config.server_public_key.encode()
+        sock.curve_publickey = config.public_key.encode()
+        sock.curve_secretkey = config.secret_key.encode()
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RECONNECT_IVL, 200)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 5_000)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, 2_000)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6_000)
+        # Topics match by prefix: 20 would also receive 201, so frames are checked below.
+        sock.setsockopt(zmq.SUBSCRIBE, extension.encode())
+        sock.connect(config.endpoint)
+        self._socket = sock
+
+    def receive(self, timeout: float) -> dict[str, Any] | None:
+        """The next pop-up for this extension, or None after `timeout` seconds."""
+        deadline_ms = int(timeout * 1000)
+        while True:
+            if not self._socket.poll(deadline_ms):
+                return None
+            topic, payload = self._socket.recv_multipart()
+            if topic.decode(errors="replace") != self.extension:
+                continue
+            try:
+                event: dict[str, Any] = json.loads(payload)
+            except ValueError:
+                log.warning("ignored a malformed event on %s", self.extension)
+                continue
+            return event
+
+    def run(self, handle: Callable[[dict[str, Any]], None], stop: threading.Event) -> None:
+        """Hand every pop-up to `handle` until `stop` is set."""
+        while not stop.is_set():
+            event = self.receive(0.5)
+            if event is not None:
+                handle(event)
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._socket.close(linger=0)
+        self._context.term()
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One line for the clerk: who calls, and the file to open."""
+    contact = event.get("contact") or {}
+    caller = event.get("caller") or "unterdrückt"
+    who = f"{contact.get('name')} ({caller})" if contact else caller
+    files = event.get("files") or []
+    if files:
+        first = files[0]
+        return f"{who}: {first['reference']} {first['title']} {first['url']}"
+    return f"{who}: keine Akte"

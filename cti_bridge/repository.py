@@ -1,0 +1,158 @@
+"""SQL of the CTI bridge: extensions, and caller lookup through the phone index."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Integer, Row, Select, bindparam, case, func, select, true
+from sqlalchemy.orm import Session
+
+from cti_bridge.models import Extension
+from eakte.contacts.models import Contact, ContactPhone
+from eakte.files.models import File, FileContact, FileStatus
+from eakte.orgunits.models import OrgUnit
+
+# More contacts than this sharing one number is an address book problem, not a pop-up.
+MAX_CONTACTS_PER_NUMBER = 20
+
+
+def extension(session: Session, number: str) -> Extension | None:
+    """The mapping of an extension, if any."""
+    return session.scalar(select(Extension).where(Extension.extension == number))
+
+
+def extensions(session: Session) -> Sequence[Extension]:
+    """Every mapped extension by number."""
+    return session.scalars(select(Extension).order_by(Extension.extension)).all()
+
+
+def extensions_of(session: Session, subject: str) -> Sequence[Extension]:
+    """The extensions a clerk answers."""
+    return session.scalars(
+        select(Extension).where(Extension.subject == subject).order_by(Extension.extension)
+    ).all()
+
+
+def contacts_by_phone(session: Session, e164: str) -> Sequence[Row[uuid.UUID, str]]:
+    """Id and name of the contacts with this number (phone index), by name."""
+    ids = (
+        select(ContactPhone.contact_id)
+        .where(ContactPhone.e164 == e164)
+        .limit(MAX_CONTACTS_PER_NUMBER)
+        .scalar_subquery()
+    )
+    return session.execute(
+        select(Contact.id, Contact.name).where(Contact.id.in_(ids)).order_by(Contact.name)
+    ).all()
+
+
+def open_files_of(
+    session: Session, contact_ids: Sequence[uuid.UUID], units: Sequence[str], limit: int
+) -> Sequence[Row[uuid.UUID, str, str, datetime, uuid.UUID]]:
+    """Open files of the contacts in the given org units, most recently active first.
+
+    Returns (file id, reference, title, last activity, contact id) rows; a file linked to
+    the contact in several roles appears once per role, so callers de-duplicate.
+    """
+    if not contact_ids or not units:
+        return []
+    unit_ids = select(OrgUnit.id).where(OrgUnit.code.in_(sorted(units))).scalar_subquery()
+    stmt = (
+        select(File.id, File.reference, File.title, File.last_activity_at, FileContact.contact_id)
+        .join(FileContact, FileContact.file_id == File.id)
+        .where(
+            FileContact.contact_id.in_(list(contact_ids)),
+            File.org_unit_id.in_(unit_ids),
+            File.status == FileStatus.OPEN.value,
+        )
+        .order_by(File.last_activity_at.desc(), File.id)
+        .limit(limit * 3)
+    )
+    return session.execute(stmt).all()
+
+
+def _unit_codes(dialect: str) -> Select[tuple[str]]:
+    """The org-unit codes of the extension's clerk, unnested from its JSON list in SQL."""
+    if dialect == "postgresql":
+        codes = func.json_array_elements_text(Extension.units).table_valued("value")
+    else:
+        codes = func.json_each(Extension.units).table_valued("value")
+    return (
+        select(codes.c.value)
+        .select_from(Extension)
+        .join(codes, true())
+        .where(Extension.extension == bindparam("extension"))
+    )
+
+
+@cache
+def _caller_lookup_statement(dialect: str) -> Select[Any]:
+    # Built once per dialect with bound parameters: constructing the statement and its
+    # cache key anew for every call cost more than running it.
+    phones = (
+        select(ContactPhone.contact_id)
+        .where(ContactPhone.e164 == bindparam("e164"))
+        .limit(MAX_CONTACTS_PER_NUMBER)
+        .subquery()
+    )
+    unit_ids = select(OrgUnit.id).where(OrgUnit.code.in_(_unit_codes(dialect)))
+    visible = (
+        select(
+            FileContact.contact_id,
+            File.id,
+            File.reference,
+            File.title,
+            File.last_activity_at,
+        )
+        .join(File, File.id == FileContact.file_id)
+        .where(File.status == FileStatus.OPEN.value, File.org_unit_id.in_(unit_ids))
+        .subquery()
+    )
+    clerk = (
+        select(Extension.subject)
+        .where(Extension.extension == bindparam("extension"))
+        .scalar_subquery()
+    )
+    return (
+        select(
+            Contact.id,
+            Contact.name,
+            visible.c.id,
+            visible.c.reference,
+            visible.c.title,
+            clerk,
+        )
+        .join(phones, phones.c.contact_id == Contact.id)
+        .outerjoin(visible, visible.c.contact_id == Contact.id)
+        # NULLS LAST spelled portably: contacts without a visible file sort after files.
+        .order_by(
+            case((visible.c.id.is_(None), 1), else_=0),
+            visible.c.last_activity_at.desc(),
+            Contact.name,
+            visible.c.id,
+        )
+        .limit(bindparam("rows", type_=Integer))
+    )
+
+
+def caller_lookup(
+    session: Session, e164: str, extension: str, limit: int
+) -> Sequence[Row[uuid.UUID, str, uuid.UUID | None, str | None, str | None, str | None]]:
+    """The contacts with this number and their open files the extension's clerk may see.
+
+    One statement, one round trip: returns (contact id, contact name, file id, reference,
+    title, clerk) rows, the most recently active file first and contacts without a visible
+    file last (by name), so the first row names the likeliest caller whether or not a
+    file is visible. Files are limited to the org units of the extension's mapping (none
+    if unmapped). The phone index (contact_phones.e164) finds the contacts,
+    file_contacts.contact_id their files; a file linked in several roles appears once
+    per role, so callers de-duplicate.
+    """
+    stmt = _caller_lookup_statement(session.get_bind().dialect.name)
+    params = {"e164": e164, "extension": extension, "rows": limit * 3 + MAX_CONTACTS_PER_NUMBER}
+    # Core execution on the connection: nothing here needs the ORM layer.
+    return session.connection().execute(stmt, params).all()

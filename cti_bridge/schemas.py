@@ -1,0 +1,93 @@
+"""Request and response models of the CTI bridge."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EXTENSION_PATTERN = r"^[0-9A-Za-z*#+_.-]{1,40}$"
+
+
+class WebhookCall(BaseModel):
+    """A generic PBX webhook: one call event as JSON."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    event: str = Field(min_length=1, max_length=40)
+    call_id: str = Field(min_length=1, max_length=200)
+    from_: str | None = Field(default=None, alias="from", max_length=200)
+    to: str = Field(min_length=1, max_length=200)
+
+
+class WebhookResult(BaseModel):
+    """What the bridge did with a call event."""
+
+    call_id: str
+    published: bool
+    extension: str
+    contact_found: bool = False
+    files: int = 0
+
+
+class ExtensionIn(BaseModel):
+    """Who answers an extension, and in which org units that clerk works."""
+
+    subject: str = Field(min_length=1, max_length=200)
+    units: list[str] = Field(min_length=1, max_length=50)
+
+
+class ExtensionOut(BaseModel):
+    """A mapped extension."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    extension: str
+    subject: str
+    units: list[str]
+    updated_at: datetime
+    updated_by: str
+
+
+class DesktopEnroll(BaseModel):
+    """A desktop agent's CURVE public key (Z85, 40 characters)."""
+
+    public_key: str = Field(min_length=40, max_length=40)
+    name: str = Field(default="desktop", min_length=1, max_length=100, pattern=r"^[\w.-]+$")
+
+
+class DesktopEnrolled(BaseModel):
+    """Where and how an enrolled desktop connects."""
+
+    id: str
+    endpoint: str
+    server_public_key: str
+
+
+class PopFile(BaseModel):
+    """A file offered in the pop-up."""
+
+    id: uuid.UUID
+    reference: str
+    title: str
+    url: str
+
+
+class PopContact(BaseModel):
+    """The contact recognised from the caller's number."""
+
+    id: uuid.UUID
+    name: str
+
+
+class PopEvent(BaseModel):
+    """The pop-up event published to the clerk's desktop (ZeroMQ and SSE)."""
+
+    call_id: str
+    extension: str
+    caller: str | None = Field(description="E.164, or null when withheld or unknown")
+    withheld: bool
+    contact: PopContact | None
+    files: list[PopFile]

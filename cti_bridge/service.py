@@ -1,0 +1,223 @@
+"""Use cases of the CTI bridge: look up a caller, map extensions, enroll desktops."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from cti_bridge import keys, repository
+from cti_bridge.events import CallEvent
+from cti_bridge.models import Extension
+from cti_bridge.numbers import caller_e164, is_withheld
+from cti_bridge.schemas import DesktopEnrolled, ExtensionIn
+from eakte.audit.service import record
+from eakte.auth.principal import Principal, Role
+from eakte.db import on_commit, utcnow
+from eakte.errors import Forbidden, InvalidInput, NotFound
+from eakte.settings import Settings
+
+
+def _require_admin(principal: Principal) -> None:
+    if Role.ADMIN not in principal.roles:
+        raise Forbidden("only admins map phone extensions")
+
+
+def file_url(settings: Settings, file_id: uuid.UUID) -> str:
+    """The address of a file's page, for the desktop agent to open."""
+    return f"{settings.public_url.rstrip('/')}/files/{file_id}"
+
+
+@dataclass(frozen=True)
+class PopAudit:
+    """What the audit event of a pop-up names: a contact shown to the called clerk."""
+
+    actor: str
+    contact_id: str
+    call_id: str
+    extension: str
+    clerk: str | None
+    files: list[str]
+
+
+@dataclass(frozen=True)
+class Pop:
+    """A looked-up call: the pop-up encoded as JSON, and its audit event if it names a contact.
+
+    A pop-up with an audit event may only be published once that event has committed.
+    """
+
+    extension: str
+    payload: bytes
+    audit: PopAudit | None
+    files: int
+
+
+def lookup(session: Session, settings: Settings, event: CallEvent) -> Pop:
+    """Recognise the caller and list the open files the called clerk may see.
+
+    Files are limited to the org units of the clerk mapped to the extension; an
+    unmapped extension gets the contact but no files. The lookup only reads: the
+    disclosure's audit event is returned, for `audit_pop`. This is the hot path of
+    every ringing call: one Core statement (contacts, files and the extension's
+    mapping together) and the pop-up encoded once, in the shape of `PopEvent`, without ORM
+    objects or model validation.
+    """
+    e164 = caller_e164(event.caller, settings.default_region, settings.local_area_code)
+    contact: dict[str, str] | None = None
+    files: list[dict[str, str]] = []
+    clerk: str | None = None
+    if e164 is not None:
+        rows = repository.caller_lookup(
+            session, e164, event.called_extension, settings.cti_max_files
+        )
+        if rows:
+            clerk = rows[0][5]
+            # The first row is the contact of the most recently active visible file, or
+            # (no file visible) the first contact by name: the likeliest caller.
+            contact = {"id": str(rows[0][0]), "name": rows[0][1]}
+            seen: set[uuid.UUID] = set()
+            for _, _, file_id, reference, title, _ in rows:
+                if file_id is None or file_id in seen:
+                    continue
+                seen.add(file_id)
+                files.append(
+                    {
+                        "id": str(file_id),
+                        "reference": reference or "",
+                        "title": title or "",
+                        "url": file_url(settings, file_id),
+                    }
+                )
+                if len(files) == settings.cti_max_files:
+                    break
+    payload = json.dumps(
+        {
+            "call_id": event.call_id,
+            "extension": event.called_extension,
+            "caller": e164,
+            "withheld": is_withheld(event.caller),
+            "contact": contact,
+            "files": files,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+    audit = None
+    if contact is not None:
+        audit = PopAudit(
+            actor=f"cti:{event.source}",
+            contact_id=contact["id"],
+            call_id=event.call_id,
+            extension=event.called_extension,
+            clerk=clerk,
+            files=[f["id"] for f in files],
+        )
+    return Pop(event.called_extension, payload, audit, len(files))
+
+
+def audit_pop(session: Session, audit: PopAudit) -> None:
+    """Record that a pop-up showed a contact (and files) to the clerk of an extension."""
+    record(
+        session,
+        audit.actor,
+        "cti.call_popped",
+        "contact",
+        audit.contact_id,
+        call_id=audit.call_id,
+        extension=audit.extension,
+        clerk=audit.clerk,
+        files=audit.files,
+    )
+
+
+def list_extensions(session: Session, principal: Principal) -> Sequence[Extension]:
+    """Every mapped extension (admin)."""
+    _require_admin(principal)
+    return repository.extensions(session)
+
+
+def map_extension(
+    session: Session, principal: Principal, number: str, data: ExtensionIn
+) -> Extension:
+    """Create or change who answers an extension (admin)."""
+    _require_admin(principal)
+    units = sorted({u.strip() for u in data.units if u.strip()})
+    if not units:
+        raise InvalidInput("units must name at least one org unit")
+    row = repository.extension(session, number)
+    if row is None:
+        row = Extension(extension=number, subject=data.subject, units=units)
+        session.add(row)
+    row.subject, row.units = data.subject, units
+    row.updated_at, row.updated_by = utcnow(), principal.subject
+    session.flush()
+    record(
+        session,
+        principal,
+        "cti.extension_mapped",
+        "cti_extension",
+        row.id,
+        extension=number,
+        subject=data.subject,
+        units=units,
+    )
+    return row
+
+
+def unmap_extension(session: Session, principal: Principal, number: str) -> Extension:
+    """Remove an extension's mapping (admin)."""
+    _require_admin(principal)
+    row = repository.extension(session, number)
+    if row is None:
+        raise NotFound(f"extension {number} is not mapped")
+    session.delete(row)
+    session.flush()
+    record(session, principal, "cti.extension_unmapped", "cti_extension", row.id, extension=number)
+    return row
+
+
+def extensions_of(session: Session, principal: Principal) -> list[str]:
+    """The extensions the principal answers."""
+    return [row.extension for row in repository.extensions_of(session, principal.subject)]
+
+
+def enroll_desktop(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    public_key: str,
+    name: str,
+) -> DesktopEnrolled:
+    """Register a desktop's CURVE public key so it may subscribe to pop-ups.
+
+    Only a clerk who answers an extension may enroll; the key file is written after
+    the audit event commits, so an enrollment is never effective without its record.
+    """
+    if Role.CLERK not in principal.roles:
+        raise Forbidden("only clerks enroll desktop agents")
+    key = keys.check_public_key(public_key)
+    server_public, _ = keys.server_keys(settings.cti_key_dir)
+    desktop_id = f"{name}-{uuid.uuid4().hex[:12]}"
+    record(
+        session,
+        principal,
+        "cti.desktop_enrolled",
+        "cti_desktop",
+        desktop_id,
+        public_key=public_key,
+    )
+    key_dir = settings.cti_key_dir
+
+    def register() -> None:
+        keys.write_desktop_key(key_dir, desktop_id, key, principal.subject)
+
+    on_commit(session, register)
+    return DesktopEnrolled(
+        id=desktop_id,
+        endpoint=settings.cti_public_endpoint or settings.cti_pub_endpoint,
+        server_public_key=server_public.decode(),
+    )

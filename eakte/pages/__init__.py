@@ -1,0 +1,1 @@
+"""Server-rendered pages for people: sign-in and the file page the desktop agent opens."""

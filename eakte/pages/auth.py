@@ -1,0 +1,39 @@
+"""Who is signed in: a bearer token, or the page session cookie holding one."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from eakte.auth.apikeys import PREFIX as APIKEY_PREFIX
+from eakte.auth.apikeys import verify_api_key
+from eakte.auth.principal import Principal
+from eakte.auth.tokens import TokenVerifier
+from eakte.db import unit_of_work
+from eakte.errors import Unauthenticated
+
+COOKIE = "eakte_session"
+
+
+def principal_from_credential(request: Request, presented: str) -> Principal:
+    """The principal of a JWT or API key (blocking: an API key is checked in the database)."""
+    if presented.startswith(APIKEY_PREFIX):
+        with unit_of_work(request.app.state.session_factory) as session:
+            return verify_api_key(session, presented)
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier.verify(presented)
+
+
+def bearer_of(request: Request) -> str | None:
+    """The bearer credential of the request, if any."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def signed_in_principal(request: Request) -> Principal:
+    """The principal of the bearer header or, for browsers, of the session cookie."""
+    presented = bearer_of(request) or request.cookies.get(COOKIE)
+    if not presented:
+        raise Unauthenticated("sign in first (bearer token or session cookie)")
+    principal = principal_from_credential(request, presented)
+    request.state.principal = principal
+    return principal
