@@ -1,0 +1,1 @@
+"""Outgoing post (Postausgang): letter templates, letters, SMTP delivery and print batches."""

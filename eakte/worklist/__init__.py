@@ -1,0 +1,1 @@
+"""Forwarding and work lists (Weiterleitung, Postkorb), access grants, the principal directory."""
