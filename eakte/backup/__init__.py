@@ -1,0 +1,1 @@
+"""Backups: database dump plus content-addressed blobs, verification, restore, the register."""

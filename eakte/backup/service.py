@@ -1,0 +1,571 @@
+"""Backup use cases: create a backup, verify it, restore it into an empty installation.
+
+Target layout: `manifest-<time>.json` (written last: a backup without one is incomplete),
+`db/<time>.dump`, `blobs/<sha256>` (content-addressed, so unchanged content is copied once,
+across backups and across an interrupted run and its rerun), `register/` (the destruction
+register, see eakte.backup.register).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy.orm import Session
+
+from eakte.audit.service import record, verify_chain
+from eakte.auth.principal import SYSTEM
+from eakte.backup import register, repository
+from eakte.backup.crypto import DecryptionFailed, decrypt_chunks, encrypt_chunks, key_id, parse_key
+from eakte.backup.database import (
+    database_is_empty,
+    dialect_of,
+    dump_database,
+    restore_database,
+)
+from eakte.backup.objects import Listed, list_objects, put_new
+from eakte.backup.target import MANIFEST_PREFIX, manifest_names, read_manifest
+from eakte.db import make_engine, make_session_factory, unit_of_work, utcnow
+from eakte.errors import Conflict, DomainError, InvalidInput
+from eakte.files.models import FileStatus
+from eakte.settings import Settings
+from retention.models import DisposalAction, DisposalRecord, DisposalRun
+from storage import BlobNotFound, BlobStore, ChunkStream
+
+log = logging.getLogger(__name__)
+
+FORMAT = "eakte-backup/1"
+BLOBS = "blobs/"
+DB = "db/"
+BUFFER = 1024 * 1024
+
+#: Progress callback: (phase, items done in this call, items in the phase).
+Progress = Callable[[str, int, int], None]
+
+
+class BackupCorrupt(DomainError):
+    """The backup does not match its manifest (a checksum differs, or content is missing)."""
+
+    status = 422
+    title = "Backup corrupt"
+    type_slug = "backup-corrupt"
+
+
+def _no_progress(_phase: str, _done: int, _total: int) -> None:
+    return None
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def _key(settings: Settings) -> bytes | None:
+    if settings.backup_key is None:
+        return None
+    return parse_key(settings.backup_key.get_secret_value())
+
+
+def _buffered(chunks: Iterator[bytes]) -> BinaryIO:
+    return io.BufferedReader(ChunkStream(chunks), BUFFER)
+
+
+def _hashing(chunks: Iterable[bytes], digest: Any, counter: list[int]) -> Iterator[bytes]:
+    for chunk in chunks:
+        digest.update(chunk)
+        counter[0] += len(chunk)
+        yield chunk
+
+
+def _put(
+    target: BlobStore, key: str, plaintext: BinaryIO, enc: bytes | None, size: int | None = None
+) -> tuple[str, int]:
+    """Store plaintext under a new key (sealed if a key is given); returns its sha256 and size."""
+    if enc is None:
+        result = put_new(target, key, plaintext, size)
+        return result.sha256, result.size
+    digest, length = hashlib.sha256(), [0]
+    plain = _buffered(_hashing(iter(lambda: plaintext.read(BUFFER), b""), digest, length))
+    put_new(target, key, _buffered(encrypt_chunks(enc, plain)))
+    return digest.hexdigest(), length[0]
+
+
+def _open_plain(target: BlobStore, key: str, enc: bytes | None) -> Iterator[bytes]:
+    """The plaintext chunks of a stored object (decrypted if the backup is encrypted)."""
+    reader = target.open(key)
+    try:
+        yield from (decrypt_chunks(enc, reader) if enc is not None else reader)
+    finally:
+        reader.close()
+
+
+def _check_key(manifest: dict[str, Any], enc: bytes | None) -> None:
+    if not manifest.get("encrypted"):
+        return
+    if enc is None:
+        raise InvalidInput("the backup is encrypted; set EAKTE_BACKUP_KEY to its key")
+    if manifest.get("key_id") != key_id(enc):
+        raise InvalidInput("EAKTE_BACKUP_KEY is not the key this backup was encrypted with")
+
+
+# --- create -------------------------------------------------------------------------------
+
+
+@dataclass
+class BackupReport:
+    """What `create_backup` did."""
+
+    name: str
+    blobs: int = 0
+    copied: int = 0
+    bytes_copied: int = 0
+    register_written: int = 0
+    stale_removed: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def create_backup(
+    settings: Settings,
+    store: BlobStore,
+    target: BlobStore,
+    *,
+    progress: Progress = _no_progress,
+) -> BackupReport:
+    """Write a consistent backup of the database and every blob to `target`.
+
+    Order matters for consistency: the audit head is read before the dump (so the dump holds
+    it), the blobs are listed after it (so every version row in the dump finds its content,
+    unless a disposal deleted it in between, which the register accounts for).
+    """
+    started = time.monotonic()
+    enc = _key(settings)
+    dialect = dialect_of(settings.database_url)
+    names = manifest_names(target)
+    previous = read_manifest(target, names[-1]) if names else None
+    if previous is not None and bool(previous.get("encrypted")) != (enc is not None):
+        raise Conflict(
+            "the target holds "
+            + ("encrypted" if previous.get("encrypted") else "unencrypted")
+            + " backups; use another target when switching encryption on or off"
+        )
+    if previous is not None and enc is not None and previous.get("key_id") != key_id(enc):
+        raise Conflict("the target's backups use another key; use another target for a new key")
+    at = utcnow()
+    name = _stamp(at)
+    report = BackupReport(name)
+    report.stale_removed = _remove_stale_dumps(target, names)
+
+    # The target's listing does not depend on the dump: take it while the dump runs.
+    listing = ThreadPoolExecutor(1)
+    in_target_future = listing.submit(
+        lambda: {o.key[len(BLOBS) :] for o in list_objects(target, BLOBS)}
+    )
+    listing.shutdown(wait=False)
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            head_seq, head_hash = repository.audit_head(session)
+            hints = repository.checksum_hints(session)
+            entries = [
+                (register.entry_key(rec), register.entry_for(rec, rec_run))
+                for rec in repository.disposal_records(session)
+                for rec_run in [session.get(DisposalRun, rec.run_id)]
+            ]
+        database = _backup_database(settings.database_url, target, name, enc, dialect)
+    finally:
+        engine.dispose()
+
+    # Resumable and incremental: what the previous manifest says about an unchanged blob
+    # (same key, size and time) is trusted, and content already in the target is skipped.
+    known = {
+        b["key"]: b for b in (previous or {}).get("blobs", []) if b.get("modified") is not None
+    }
+    in_target = in_target_future.result()
+    blobs: list[dict[str, Any]] = []
+    todo: list[tuple[Listed, str | None]] = []
+    for stat in list_objects(store):
+        modified = stat.last_modified.isoformat()
+        prev = known.get(stat.key)
+        sha = (
+            prev["sha256"]
+            if prev and prev["size"] == stat.size and prev["modified"] == modified
+            else hints.get(stat.key)
+        )
+        if sha is not None and sha in in_target:
+            blobs.append({"key": stat.key, "sha256": sha, "size": stat.size, "modified": modified})
+        else:
+            todo.append((stat, sha))
+    report.blobs = len(blobs) + len(todo)
+    progress("blobs", len(blobs), report.blobs)
+
+    with ThreadPoolExecutor(settings.backup_workers) as pool:
+        futures: dict[Future[tuple[str, int, bool]], Listed] = {
+            pool.submit(_copy_blob, store, target, stat, sha, enc): stat for stat, sha in todo
+        }
+        for future in as_completed(futures):
+            stat = futures[future]
+            try:
+                sha, size, copied = future.result()
+            except BlobNotFound:
+                # Deleted since the listing (a disposal or the sweeper): not part of it.
+                report.blobs -= 1
+                progress("blobs", 0, report.blobs)
+                continue
+            if copied:
+                report.copied += 1
+                report.bytes_copied += size
+            blobs.append(
+                {
+                    "key": stat.key,
+                    "sha256": sha,
+                    "size": size,
+                    "modified": stat.last_modified.isoformat(),
+                }
+            )
+            progress("blobs", 1, report.blobs)
+
+    present = {o.key for o in list_objects(target, register.PREFIX)}
+    for key, entry in entries:
+        if key not in present and register.write_entry(target, key, entry):
+            report.register_written += 1
+
+    blobs.sort(key=lambda b: b["key"])
+    manifest = {
+        "format": FORMAT,
+        "name": name,
+        "created_at": at.isoformat(),
+        "encrypted": enc is not None,
+        "key_id": key_id(enc) if enc is not None else None,
+        "database": database,
+        "audit_head": {"seq": head_seq, "hash": head_hash},
+        "blobs": blobs,
+        "register_entries": len(entries),
+    }
+    body = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    target.put(f"{MANIFEST_PREFIX}{name}.json", io.BytesIO(body), content_type="application/json")
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _remove_stale_dumps(target: BlobStore, manifests: list[str]) -> list[str]:
+    """Delete dumps of interrupted runs (a dump without its manifest is never used)."""
+    finished = {m[len(MANIFEST_PREFIX) : -len(".json")] for m in manifests}
+    stale = [
+        s.key
+        for s in target.list(DB)
+        if s.key.endswith(".dump") and s.key[len(DB) : -len(".dump")] not in finished
+    ]
+    for key in stale:
+        target.delete(key)
+    return stale
+
+
+def _backup_database(
+    url: str, target: BlobStore, name: str, enc: bytes | None, dialect: str
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="eakte-backup-") as tmp:
+        path = Path(tmp) / "database.dump"
+        dump_database(url, path)
+        key = f"{DB}{name}.dump"
+        with path.open("rb") as f:
+            sha, size = _put(target, key, f, enc)
+    return {"dialect": dialect, "key": key, "sha256": sha, "size": size}
+
+
+def _copy_blob(
+    store: BlobStore, target: BlobStore, blob: Listed, sha: str | None, enc: bytes | None
+) -> tuple[str, int, bool]:
+    """Copy one blob to `blobs/<sha256>`; returns its sha256, size and whether it was copied."""
+    key = blob.key
+    if sha is not None:
+        with store.open(key) as reader:
+            actual, size = _put(target, BLOBS + sha, _buffered(reader), enc, blob.size)
+        if actual == sha:
+            return sha, size, True
+        # The database's checksum does not match the stored content: keep the content under
+        # its true address, and leave the mismatch to the fixity check to report.
+        log.warning("blob %s: content sha256 %s, the database says %s", key, actual, sha)
+        target.delete(BLOBS + sha)
+    # No checksum known: spool to disk to learn the address before storing.
+    with tempfile.TemporaryFile() as spool:
+        digest, size = hashlib.sha256(), 0
+        with store.open(key) as reader:
+            for chunk in reader:
+                digest.update(chunk)
+                size += len(chunk)
+                spool.write(chunk)
+        sha = digest.hexdigest()
+        if target.exists(BLOBS + sha):
+            return sha, size, False
+        spool.seek(0)
+        _put(target, BLOBS + sha, spool, enc, size)
+    return sha, size, True
+
+
+# --- verify -------------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    """What `verify_backup` found."""
+
+    name: str
+    checked: int = 0
+    bytes_read: int = 0
+    missing: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True if everything in the manifest is present and intact."""
+        return not self.missing and not self.corrupt
+
+
+def _check_object(target: BlobStore, key: str, sha: str, size: int, enc: bytes | None) -> str:
+    """`ok`, `missing` or `corrupt`, after reading the whole object."""
+    digest, length = hashlib.sha256(), 0
+    try:
+        for chunk in _open_plain(target, key, enc):
+            digest.update(chunk)
+            length += len(chunk)
+    except BlobNotFound:
+        return "missing"
+    except DecryptionFailed:
+        return "corrupt"
+    return "ok" if digest.hexdigest() == sha and length == size else "corrupt"
+
+
+def verify_backup(
+    settings: Settings,
+    target: BlobStore,
+    name: str | None = None,
+    *,
+    progress: Progress = _no_progress,
+) -> VerifyReport:
+    """Re-read the database dump and every blob of a backup against its manifest."""
+    manifest = read_manifest(target, name)
+    enc = _key(settings)
+    _check_key(manifest, enc)
+    report = VerifyReport(manifest["name"])
+    by_sha: dict[str, list[dict[str, Any]]] = {}
+    for blob in manifest["blobs"]:
+        by_sha.setdefault(blob["sha256"], []).append(blob)
+    db = manifest["database"]
+    jobs: dict[str, tuple[str, int, list[str]]] = {
+        db["key"]: (db["sha256"], db["size"], [db["key"]])
+    }
+    for sha, blobs in by_sha.items():
+        jobs[BLOBS + sha] = (sha, blobs[0]["size"], [b["key"] for b in blobs])
+    progress("verify", 0, len(jobs))
+    with ThreadPoolExecutor(settings.backup_workers) as pool:
+        futures = {
+            pool.submit(_check_object, target, key, sha, size, enc): (key, size, refs)
+            for key, (sha, size, refs) in jobs.items()
+        }
+        for future in as_completed(futures):
+            key, size, refs = futures[future]
+            state = future.result()
+            report.checked += 1
+            report.bytes_read += size
+            label = key if refs == [key] else f"{key} ({', '.join(refs)})"
+            if state == "missing":
+                report.missing.append(label)
+            elif state == "corrupt":
+                report.corrupt.append(label)
+            progress("verify", 1, len(jobs))
+    report.missing.sort()
+    report.corrupt.sort()
+    return report
+
+
+# --- restore ------------------------------------------------------------------------------
+
+
+@dataclass
+class Reapplied:
+    """A disposal done after the backup was taken, applied again after the restore."""
+
+    reference: str
+    action: str
+    disposed_at: datetime
+    blobs_withheld: int
+
+
+@dataclass
+class RestoreReport:
+    """What `restore_backup` did."""
+
+    name: str
+    blobs: int = 0
+    bytes_restored: int = 0
+    reapplied: list[Reapplied] = field(default_factory=list)
+    audit_events: int = 0
+    audit_ok: bool = False
+    problems: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _store_is_empty(store: BlobStore) -> bool:
+    return next(iter(store.list()), None) is None
+
+
+def restore_backup(
+    settings: Settings,
+    store: BlobStore,
+    target: BlobStore,
+    name: str | None = None,
+    *,
+    progress: Progress = _no_progress,
+) -> RestoreReport:
+    """Restore a backup into an empty database and an empty store, then re-apply disposals
+    the destruction register records after it, and verify the audit chain."""
+    manifest = read_manifest(target, name)
+    if manifest.get("format") != FORMAT:
+        raise InvalidInput(f"unknown backup format {manifest.get('format')!r}")
+    enc = _key(settings)
+    _check_key(manifest, enc)
+    db = manifest["database"]
+    if db["dialect"] != dialect_of(settings.database_url):
+        raise InvalidInput(
+            f"the backup holds a {db['dialect']} database; "
+            f"EAKTE_DATABASE_URL names a {dialect_of(settings.database_url)} one"
+        )
+    if not database_is_empty(settings.database_url):
+        raise Conflict("the database is not empty; restore needs an empty database")
+    if not _store_is_empty(store):
+        raise Conflict("the blob store is not empty; restore needs an empty store")
+    report = RestoreReport(manifest["name"])
+
+    with tempfile.TemporaryDirectory(prefix="eakte-restore-") as tmp:
+        path = Path(tmp) / "database.dump"
+        digest = hashlib.sha256()
+        try:
+            with path.open("wb") as out:
+                for chunk in _open_plain(target, db["key"], enc):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except BlobNotFound:
+            raise BackupCorrupt(f"the database dump {db['key']} is missing") from None
+        except DecryptionFailed as exc:
+            raise BackupCorrupt(f"the database dump {db['key']} is corrupt: {exc}") from None
+        if digest.hexdigest() != db["sha256"]:
+            raise BackupCorrupt(f"the database dump {db['key']} does not match its checksum")
+        restore_database(settings.database_url, path)
+
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    try:
+        with unit_of_work(factory) as session:
+            known = repository.disposal_record_ids(session)
+            later = [(r, run) for r, run in register.read_entries(target) if r.id not in known]
+            files = repository.existing_files(session, (r.file_id for r, _ in later))
+            later = [(r, run) for r, run in later if r.file_id in files]
+            withheld = repository.blob_keys_of_files(session, files)
+
+        todo = [b for b in manifest["blobs"] if b["key"] not in withheld]
+        report.blobs = len(todo)
+        progress("blobs", 0, len(todo))
+        with ThreadPoolExecutor(settings.backup_workers) as pool:
+            futures = {pool.submit(_restore_blob, target, store, b, enc): b for b in todo}
+            for future in as_completed(futures):
+                blob = futures[future]
+                problem = future.result()
+                if problem:
+                    report.problems.append(problem)
+                else:
+                    report.bytes_restored += blob["size"]
+                progress("blobs", 1, len(todo))
+
+        with unit_of_work(factory) as session:
+            for rec, run in later:
+                report.reapplied.append(_reapply(session, rec, run, withheld))
+            record(
+                session,
+                SYSTEM,
+                "backup.restored",
+                "backup",
+                manifest["name"],
+                blobs=report.blobs,
+                problems=len(report.problems),
+                reapplied=[r.reference for r in report.reapplied],
+            )
+        with unit_of_work(factory) as session:
+            chain = verify_chain(session)
+            report.audit_events = chain.checked
+            report.problems.extend(f"audit: {p}" for p in chain.problems)
+            head = manifest["audit_head"]
+            if head["seq"] and repository.audit_event_hash(session, head["seq"]) != head["hash"]:
+                report.problems.append(
+                    f"audit: event {head['seq']} does not match the backup's chain head"
+                )
+            report.audit_ok = chain.ok and not any(
+                p.startswith("audit:") for p in report.problems
+            )
+            from eakte import models  # every table, for the counts
+
+            report.counts = repository.row_counts(
+                session, [getattr(models, n) for n in models.__all__ if n != "Base"]
+            )
+    finally:
+        engine.dispose()
+    return report
+
+
+def _restore_blob(
+    target: BlobStore, store: BlobStore, blob: dict[str, Any], enc: bytes | None
+) -> str | None:
+    key, sha = blob["key"], blob["sha256"]
+    try:
+        # The store was empty when the restore began: every key is new.
+        result = put_new(store, key, _buffered(_open_plain(target, BLOBS + sha, enc)), blob["size"])
+    except BlobNotFound:
+        return f"{key}: {BLOBS}{sha} is missing from the backup"
+    except DecryptionFailed as exc:
+        store.delete(key)
+        return f"{key}: {BLOBS}{sha} is corrupt ({exc})"
+    if result.sha256 != sha:
+        # Leave nothing that looks restored but is not what was backed up.
+        store.delete(key)
+        return f"{key}: {BLOBS}{sha} is corrupt (checksum mismatch)"
+    return None
+
+
+def _reapply(
+    session: Session, rec: DisposalRecord, run: DisposalRun | None, withheld: set[str]
+) -> Reapplied:
+    """Apply one later disposal to the restored database (its blobs were never restored)."""
+    if not repository.run_exists(session, rec.run_id) and run is not None:
+        session.add(run)
+        session.flush()
+    file = repository.existing_files(session, [rec.file_id])[rec.file_id]
+    file.status = (
+        FileStatus.TRANSFERRED.value
+        if rec.action == DisposalAction.TRANSFERRED.value
+        else FileStatus.DISPOSED.value
+    )
+    keys = repository.blob_keys_of_files(session, [file.id])
+    repository.clear_extracted_text(session, file.id)
+    repository.mark_item_done(session, rec.run_id, file.id)
+    session.add(rec)
+    session.flush()
+    record(
+        session,
+        SYSTEM,
+        "file.disposal_reapplied",
+        "file",
+        file.id,
+        record_id=str(rec.id),
+        reference=rec.reference,
+        disposed_at=rec.disposed_at.isoformat(),
+    )
+    return Reapplied(rec.reference, rec.action, rec.disposed_at, len(keys & withheld))

@@ -1,0 +1,1 @@
+"""The failover tests start their own PostgreSQL clusters and `eakte serve` processes."""
