@@ -1,0 +1,258 @@
+"""Shared pieces of the benchmarks: databases, a SeaweedFS, a served eakte, a load generator."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from eakte.auth.tokens import issue_token  # noqa: E402
+from eakte.settings import Settings  # noqa: E402
+from tests.support.db import fresh_pg_database  # noqa: E402
+from tests.support.s3 import OwnServer, start_own_server, stop_own_server  # noqa: E402
+from tests.support.server import clean_env, eakte, serve  # noqa: E402
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+SECRET = "bench-secret-that-is-long-enough-for-hs256-0123456789"  # noqa: S105 - this run only
+
+
+def pg_server_url() -> str:
+    """The PostgreSQL server to make benchmark databases on (EAKTE_BENCH_PG_URL)."""
+    return os.environ.get("EAKTE_BENCH_PG_URL", DEFAULT_PG)
+
+
+@contextlib.contextmanager
+def database() -> Iterator[str]:
+    """A new, migrated PostgreSQL database, dropped afterwards."""
+    with fresh_pg_database(pg_server_url()) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def seaweedfs() -> Iterator[OwnServer]:
+    """A SeaweedFS of this benchmark's own on loopback ports."""
+    state = Path(tempfile.mkdtemp(prefix="eakte-bench-s3-"))
+    own = start_own_server(state)
+    try:
+        yield own
+    finally:
+        stop_own_server(own)
+
+
+@contextlib.contextmanager
+def served(database_url: str, storage_url: str, **extra: str) -> Iterator[Served]:
+    """A real `eakte serve` process on the database and store, with org unit B1 and plan 99.01."""
+    workdir = Path(tempfile.mkdtemp(prefix="eakte-bench-serve-"))
+    env = clean_env(
+        EAKTE_DATABASE_URL=database_url,
+        EAKTE_STORAGE_URL=storage_url,
+        EAKTE_JWT_SECRET=SECRET,
+        EAKTE_CTI_EMBEDDED="false",
+        EAKTE_WORKER_IN_SERVE="false",
+        EAKTE_LOG_LEVEL="WARNING",
+        **extra,
+    )
+    eakte(workdir, "db", "upgrade", env=env)
+    # Already there when the corpus was bulk-loaded: then these answer "exists" (exit 4).
+    eakte(workdir, "orgunit", "add", "B1", "Bench", env=env, check=False)
+    eakte(workdir, "plan", "add", "99.01", "Bench", env=env, check=False)
+    with serve(workdir, env) as (base, process):
+        yield Served(base, process.pid)
+
+
+@dataclass
+class Served:
+    """Where the served eakte listens and its process id."""
+
+    base: str
+    pid: int
+
+    def peak_rss_mib(self) -> float:
+        """The process's peak resident set size so far (VmHWM), in MiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM in /proc status")
+
+    def reset_peak_rss(self) -> None:
+        """Start a new peak measurement (writing 5 to clear_refs resets VmHWM)."""
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+
+
+def auth(roles: list[str], units: list[str], clearance: str = "secret") -> dict[str, str]:
+    """Authorization header for a principal of the served app."""
+    settings = Settings(jwt_secret=SECRET)  # type: ignore[arg-type]
+    token = issue_token(settings, "bench", roles, units, ttl_seconds=6 * 3600,
+                        clearance=clearance)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class LoadResult:
+    """Latencies of one load run."""
+
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    def pct(self, p: float) -> float:
+        """The p-th percentile latency in milliseconds."""
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return 1000 * ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+    @property
+    def rps(self) -> float:
+        """Requests per second over the run."""
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        """One line of figures."""
+        mean = 1000 * statistics.fmean(self.latencies) if self.latencies else float("nan")
+        return (f"{self.name:<28} n={len(self.latencies):>6} err={self.errors:<4} "
+                f"p50={self.pct(50):7.2f} ms p95={self.pct(95):7.2f} ms "
+                f"p99={self.pct(99):7.2f} ms mean={mean:7.2f} ms {self.rps:8.1f} req/s")
+
+
+def run_load(name: str, requests: int, concurrency: int,
+             make_worker: Callable[[], Callable[[int], bool]]) -> LoadResult:
+    """Run `requests` calls spread over `concurrency` threads; each call returns success.
+
+    make_worker is called once per thread (so each thread has its own connection) and returns
+    the function that performs call number i. Bounded in count: the run ends by itself.
+    """
+    result = LoadResult(name)
+    lock = threading.Lock()
+    counter = iter(range(requests))
+
+    def thread() -> None:
+        call = make_worker()
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            started = time.perf_counter()
+            ok = call(i)
+            elapsed = time.perf_counter() - started
+            with lock:
+                if ok:
+                    result.latencies.append(elapsed)
+                else:
+                    result.errors += 1
+
+    threads = [threading.Thread(target=thread) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def http_client() -> httpx.Client:
+    """A keep-alive client for loopback load."""
+    return httpx.Client(timeout=60, limits=httpx.Limits(max_connections=1))
+
+
+# German words for generated titles and OCR text; some common, some rare, so queries have
+# a spread of selectivities.
+WORDS = (  # noqa: SIM905 - a word list reads better as running text
+    "Antrag Bescheid Widerspruch Baugenehmigung Gewerbe Anmeldung Abmeldung Rechnung Mahnung "
+    "Stellungnahme Anhörung Gutachten Lageplan Grundstück Flurstück Bebauungsplan Nachbar "
+    "Garage Carport Dachgaube Abstandsfläche Brandschutz Statik Entwässerung Kanal Straße "
+    "Friedhof Grabstelle Hund Steuer Gebühr Beitrag Zahlung Frist Verlängerung Ablehnung "
+    "Zustimmung Auflage Nebenbestimmung Bürger Gemeinde Stadt Kreis Amt Verwaltung Rat "
+    "Ausschuss Sitzung Protokoll Beschluss Satzung Verordnung Vertrag Kündigung Miete Pacht "
+    "Schule Kita Betreuung Spielplatz Sportplatz Halle Feuerwehr Rettungsdienst Ordnungsamt "
+    "Parkausweis Sondernutzung Baum Fällung Ersatzpflanzung Lärm Beschwerde Veranstaltung "
+).split()
+
+
+def load_corpus(url: str, files: int, documents: int, *, ocr_words: int = 0,
+                seed: int = 7) -> None:
+    """Bulk-load files, documents and versions with COPY (never the API) into unit B1.
+
+    With ocr_words > 0 every version carries that many words of OCR text (for search).
+    """
+    import random
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from eakte.auth.principal import SYSTEM
+    from eakte.db import make_engine, make_session_factory, unit_of_work
+    from eakte.orgunits.schemas import OrgUnitCreate
+    from eakte.orgunits.service import create_unit
+    from eakte.plan.models import ArchiveValue
+    from eakte.plan.schemas import PlanItemCreate
+    from eakte.plan.service import create_item
+
+    engine = make_engine(url)
+    with unit_of_work(make_session_factory(engine)) as session:
+        unit = create_unit(session, SYSTEM, OrgUnitCreate(code="B1", name="Bench"))
+        item = create_item(session, SYSTEM, PlanItemCreate(
+            code="99.01", title="Bench", retention_years=10, archive_value=ArchiveValue("V")))
+        unit_id, item_id = unit.id, item.id
+    engine.dispose()
+    u = make_url(url)
+    dsn = (f"host={u.host} port={u.port or 5432} user={u.username} dbname={u.database}"
+           + (f" password={u.password}" if u.password else ""))
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    file_ids = [uuid_from(rng) for _ in range(files)]
+    now = "2026-01-01T00:00:00+00"
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        with cur.copy("COPY files (id, reference, title, plan_item_id, org_unit_id, status, "
+                      "confidentiality, opened_at, created_by, last_activity_at) "
+                      "FROM STDIN") as copy:
+            for i, fid in enumerate(file_ids):
+                copy.write_row((fid, f"99.01-2026/{i + 1:07d}",
+                                f"{rng.choice(WORDS)} {rng.choice(WORDS)} {i}", item_id,
+                                unit_id, "open", "normal", now, "bench",
+                                f"2026-01-01T00:00:{i % 60:02d}+00"))
+        with cur.copy("COPY documents (id, file_id, title, kind, source, current_version, "
+                      "created_at, created_by, frozen) FROM STDIN") as docs_copy:
+            doc_ids = []
+            for i in range(documents):
+                did = uuid_from(rng)
+                doc_ids.append(did)
+                docs_copy.write_row((did, file_ids[i % files],
+                                     f"{rng.choice(WORDS)} {rng.choice(WORDS)}", "incoming",
+                                     "upload", 1, now, "bench", False))
+        with cur.copy("COPY document_versions (id, document_id, number, blob_key, sha256, "
+                      "size, mime_type, original_name, created_by, created_at, ocr_text, "
+                      "page_count) FROM STDIN") as versions:
+            for did in doc_ids:
+                text = None
+                if ocr_words:
+                    words = " ".join(rng.choices(WORDS, k=ocr_words))
+                    text = f"{words} Vorgang{rng.randrange(10**6)}"
+                versions.write_row((uuid_from(rng), did, 1, f"docs/{did}/bench", "0" * 64,
+                                    1000, "application/pdf", "scan.pdf", "bench", now, text,
+                                    1 if text else None))
+        conn.commit()
+        cur.execute("ANALYZE")
+    print(f"loaded {files} files, {documents} documents in {time.perf_counter() - started:.1f} s")
+
+
+def uuid_from(rng: object) -> str:
+    """A random UUID from the seeded generator (reproducible corpora)."""
+    import uuid
+
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))  # type: ignore[attr-defined]

@@ -1,0 +1,149 @@
+"""Benchmark: documents uploaded through the API vs. raw S3 put_object to the same server.
+
+    .venv/bin/python bench/ingest.py [--sizes 10K,1M,100M] [--counts 200,30,3] [--big 2G]
+
+A real `eakte serve` (PostgreSQL, SeaweedFS started here) receives multipart uploads from a
+client on loopback; the baseline streams the same bytes with the minio SDK's put_object into
+the same bucket of the same SeaweedFS (same part size). Prints MB/s of both and the ratio
+API / raw for each size; the targets are at least 0.8 for 1 MB and 100 MB. Then one `--big`
+upload streams through the API while the server's peak RSS is measured (target below 200 MB;
+--big 0 skips it). PostgreSQL: EAKTE_BENCH_PG_URL (default the local server, user postgres).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _support import auth, database, seaweedfs, served  # noqa: E402
+
+from storage import S3Store  # noqa: E402
+from storage.s3 import DEFAULT_PART_SIZE  # noqa: E402
+
+BLOCK = os.urandom(1024 * 1024)
+
+
+def parse_size(text: str) -> int:
+    """'10K', '1M', '2G' or a number of bytes."""
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    text = text.strip().upper()
+    return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+
+
+class Generated(io.RawIOBase):
+    """`size` bytes made of a random block, produced as they are read (never held whole)."""
+
+    def __init__(self, size: int, salt: bytes) -> None:
+        self.remaining = size
+        self.salt = salt  # makes every document's bytes (and so its hash) different
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), self.remaining, len(BLOCK))
+        if n <= 0:
+            return 0
+        chunk = (self.salt + BLOCK)[:n]
+        buffer[:n] = chunk
+        self.remaining -= n
+        return n
+
+
+def multipart(size: int, salt: bytes, boundary: str) -> Iterator[bytes]:
+    """A streamed multipart/form-data body with one `file` part of `size` bytes."""
+    yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nBench\r\n"
+           f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+           f"filename=\"bench.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
+    source = Generated(size, salt)
+    while chunk := source.read(1024 * 1024):
+        yield chunk
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def upload(client: httpx.Client, base: str, file_id: str, headers: dict[str, str],
+           size: int) -> None:
+    """One document through the API."""
+    boundary = uuid.uuid4().hex
+    r = client.post(
+        f"{base}/api/v1/files/{file_id}/documents",
+        content=multipart(size, uuid.uuid4().bytes, boundary),
+        headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    if r.status_code != 201:
+        raise RuntimeError(f"upload failed: {r.status_code} {r.text[:300]}")
+
+
+def raw_put(store: S3Store, size: int) -> None:
+    """The baseline: the same bytes straight into the bucket with put_object."""
+    store.client.put_object(store.bucket, f"bench/raw/{uuid.uuid4()}",
+                            Generated(size, uuid.uuid4().bytes), size,
+                            part_size=DEFAULT_PART_SIZE)
+
+
+def main() -> None:
+    """Run the ingest benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10K,1M,100M")
+    parser.add_argument("--counts", default="200,30,3", help="documents per size")
+    parser.add_argument("--big", default="2G", help="size of the RSS-measured upload; 0 skips")
+    args = parser.parse_args()
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    counts = [int(c) for c in args.counts.split(",")]
+    big = parse_size(args.big)
+    print(f"ingest benchmark on {os.cpu_count()} cores; sizes {args.sizes}, counts {args.counts}")
+
+    with seaweedfs() as own, database() as db_url:
+        s3 = own.server
+        bucket = f"bench-{uuid.uuid4().hex[:12]}"
+        store = S3Store(s3.endpoint, s3.access_key, s3.secret_key, bucket)
+        store.ensure_bucket()
+        with served(db_url, s3.url(bucket), EAKTE_MAX_UPLOAD_BYTES=str(8 * 1024**3)) as app:
+            headers = auth(["clerk"], ["B1"])
+            with httpx.Client(timeout=600) as client:
+                r = client.post(f"{app.base}/api/v1/files", headers=headers,
+                                json={"title": "Bench", "plan_code": "99.01"})
+                r.raise_for_status()
+                file_id = r.json()["id"]
+                upload(client, app.base, file_id, headers, 1024)  # warm-up
+                raw_put(store, 1024)
+                print(f"{'size':>8} {'docs':>5} {'raw MB/s':>10} {'API MB/s':>10} "
+                      f"{'ratio':>6} {'API ms/doc':>11}")
+                for size, count in zip(sizes, counts, strict=True):
+                    # Interleaved rounds, so drift on a shared machine hits both sides alike.
+                    raw_s = api_s = 0.0
+                    for _ in range(count):
+                        t = time.perf_counter()
+                        raw_put(store, size)
+                        raw_s += time.perf_counter() - t
+                        t = time.perf_counter()
+                        upload(client, app.base, file_id, headers, size)
+                        api_s += time.perf_counter() - t
+                    mb = size * count / 1e6
+                    print(f"{size:>8} {count:>5} {mb / raw_s:>10.1f} {mb / api_s:>10.1f} "
+                          f"{raw_s / api_s:>6.2f} {1000 * api_s / count:>11.1f}")
+                if big:
+                    app.reset_peak_rss()
+                    before = app.peak_rss_mib()
+                    t = time.perf_counter()
+                    upload(client, app.base, file_id, headers, big)
+                    seconds = time.perf_counter() - t
+                    peak = app.peak_rss_mib()
+                    print(f"big upload {big / 1024**2:.0f} MiB in {seconds:.1f} s "
+                          f"({big / 1e6 / seconds:.1f} MB/s); server peak RSS {peak:.0f} MiB "
+                          f"(before {before:.0f} MiB; target < 200 MiB: "
+                          f"{'ok' if peak < 200 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()

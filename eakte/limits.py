@@ -1,0 +1,95 @@
+"""Request limits enforced before any route runs: header size and non-upload body size."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from eakte.errors import problem_body
+
+log = logging.getLogger(__name__)
+
+# Uploads stream through eakte.multipart with their own limit (max_upload_bytes); every other
+# body (JSON, forms) is parsed whole in memory, so it gets a small cap.
+_STREAMED_TYPES = (b"multipart/form-data",)
+
+
+class RequestLimits:
+    """ASGI middleware: 431 for oversized request headers, 413 for oversized small bodies.
+
+    The HTTP server (uvicorn with httptools) accepts headers of any size, and FastAPI reads a
+    JSON body completely before validating it; both would let one request pin memory.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_header_bytes: int, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if sum(len(k) + len(v) + 4 for k, v in headers) > self.max_header_bytes:
+            await _refuse(scope, send, 431, "Request header fields too large",
+                          f"the request headers exceed {self.max_header_bytes} bytes",
+                          "headers-too-large")
+            return
+        content_type = next((v for k, v in headers if k == b"content-type"), b"")
+        if content_type.lower().startswith(_STREAMED_TYPES):
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        declared = next((v for k, v in headers if k == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _refuse(scope, send, 413, "Payload too large",
+                          f"this request's body may have at most {limit} bytes",
+                          "payload-too-large")
+            return
+        received = 0
+        started = refused = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit and not started:
+                    # Answer now and tell the app the client went away, so it stops reading;
+                    # whatever the app would send afterwards is dropped.
+                    refused = True
+                    await _refuse(scope, send, 413, "Payload too large",
+                                  f"this request's body may have at most {limit} bytes",
+                                  "payload-too-large")
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except Exception:
+            if not refused:
+                raise
+            log.info("dropped a request whose body exceeded %d bytes", limit)
+
+
+async def _refuse(scope: Scope, send: Send, status: int, title: str, detail: str,
+                  slug: str) -> None:
+    body = json.dumps(problem_body(status, title, detail, scope.get("path", ""), slug)).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close")],
+    })
+    await send({"type": "http.response.body", "body": body})
