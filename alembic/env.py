@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 from alembic import context
 from eakte.db import make_engine
 from eakte.models import Base
+from eakte.search.fts import drop_sqlite_triggers, restore_sqlite_triggers
 from eakte.settings import Settings
 
 config = context.config
@@ -27,7 +28,12 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            drop_sqlite_triggers(connection)
         context.run_migrations()
+        if sqlite:
+            restore_sqlite_triggers(connection)
 
 
 def run_migrations_online() -> None:

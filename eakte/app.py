@@ -3,33 +3,49 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cti_bridge.api import router as cti_router
 from eakte import __version__
+from eakte import background as background_tasks
 from eakte.audit.api import router as audit_router
 from eakte.auth.api import router as auth_router
 from eakte.auth.tokens import TokenVerifier
+from eakte.backup import register as destruction_register
+from eakte.backup.register import register_store
 from eakte.contacts.api import router as contacts_router
 from eakte.db import make_engine, make_session_factory
 from eakte.documents.api import router as documents_router
 from eakte.errors import DomainError, problem_body
 from eakte.files.api import router as files_router
 from eakte.health import router as health_router
+from eakte.idempotency.service import Replay, replay_response
+from eakte.limits import RequestLimits
 from eakte.orgunits.api import router as orgunits_router
+from eakte.outgoing.api import router as outgoing_router
+from eakte.pages.api import router as pages_router
 from eakte.plan.api import router as plan_router
+from eakte.search.api import router as search_router
 from eakte.settings import Settings
+from eakte.worklist.api import router as worklist_router
+from inbox.api import router as inbox_router
+from retention.api import router as retention_router
 from storage import (
     BlobLocked,
     BlobNotFound,
     BlobStore,
     StorageError,
+    StorageFull,
     StorageUnavailable,
     store_from_url,
 )
@@ -105,6 +121,15 @@ def _install_error_handlers(app: FastAPI) -> None:
             )
         if isinstance(exc, BlobLocked):
             return _problem(request, 409, "Conflict", str(exc), "conflict")
+        if isinstance(exc, StorageFull):
+            log.error("storage full: %s", exc)
+            return _problem(
+                request,
+                507,
+                "Insufficient storage",
+                "the document storage has no space left; nothing was stored",
+                "insufficient-storage",
+            )
         if isinstance(exc, BlobNotFound):
             log.error("blob missing: %s", exc)
             return _problem(
@@ -118,6 +143,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.exception("storage error", exc_info=exc)
         return _problem(
             request, 500, "Storage error", "the document storage failed", "storage-error"
+        )
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> JSONResponse:
+        # Input the validators let through but the database refuses (a NUL character in a
+        # text, a number out of its column's range); the transaction was rolled back.
+        log.info("database refused a value on %s: %s", request.url.path, exc.orig)
+        return _problem(
+            request,
+            422,
+            "Invalid input",
+            "a value cannot be stored (for example a NUL character or a number out of range)",
+            "invalid-input",
         )
 
     @app.exception_handler(OperationalError)
@@ -143,23 +181,54 @@ def create_app(
     *,
     engine: Engine | None = None,
     store: BlobStore | None = None,
+    background: bool = False,
 ) -> FastAPI:
-    """Build the app; tests pass their own engine and store, `eakte serve` passes none."""
+    """Build the app; tests pass their own engine and store, `eakte serve` passes none.
+
+    With `background`, the inbound pipeline's workers and sources run in the same process
+    (the embedded default); larger installations run `eakte worker` processes instead.
+    """
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url)
     store = store or store_from_url(settings.storage_url)
+    session_factory = make_session_factory(engine)
+    # Disposal records also go to the destruction register (see eakte.backup.register).
+    destruction_register.attach(
+        engine, register_store(settings.backup_target, settings.storage_url, store)
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        threads = []
+        if background:
+            threads = background_tasks.start(session_factory, store, settings, stop)
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
 
     app = FastAPI(
         title="eakte",
         version=__version__,
         summary="Records service of the e-file (E-Akte): files, processes, documents.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
+    app.state.session_factory = session_factory
     app.state.store = store
     app.state.token_verifier = TokenVerifier(settings)
     _install_error_handlers(app)
+    # A retried POST with a used Idempotency-Key gets the first response (eakte.backup).
+    app.add_exception_handler(Replay, replay_response)
+    app.add_middleware(
+        RequestLimits,
+        max_header_bytes=settings.max_header_bytes,
+        max_body_bytes=settings.max_body_bytes,
+    )
     for router in (
         health_router,
         orgunits_router,
@@ -169,6 +238,13 @@ def create_app(
         contacts_router,
         audit_router,
         auth_router,
+        search_router,
+        inbox_router,
+        cti_router,
+        pages_router,
+        outgoing_router,
+        worklist_router,
+        retention_router,
     ):
         app.include_router(router)
     return app

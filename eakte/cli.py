@@ -6,15 +6,22 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from sqlalchemy.orm import Session
 
+from cti_bridge.cli import cti as cti_command
+from cti_bridge.cli import desk_app
 from eakte.auth.principal import SYSTEM, Role
+from eakte.backup import register as destruction_register
+from eakte.backup.cli import backup_app
 from eakte.db import make_engine, make_session_factory, unit_of_work
 from eakte.errors import DomainError
 from eakte.settings import Settings
+from retention.cli import fixity_command, retention_app
+from storage import BlobStore
 
 app = typer.Typer(help="eakte: records service of the e-file (E-Akte).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -27,6 +34,34 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(orgunit_app, name="orgunit")
 app.add_typer(plan_app, name="plan")
+outgoing_app = typer.Typer(help="Outgoing post: e-mail delivery.", no_args_is_help=True)
+app.add_typer(outgoing_app, name="outgoing")
+inbox_app = typer.Typer(help="Inbound post.", no_args_is_help=True)
+app.add_typer(inbox_app, name="inbox")
+classifier_app = typer.Typer(help="Classifier of inbound post.", no_args_is_help=True)
+app.add_typer(classifier_app, name="classifier")
+# The CTI bridge's commands live in its package (the CLI is part of the composition root).
+app.command("cti")(cti_command)
+app.add_typer(desk_app, name="desk")
+# Retention commands live in their package too.
+app.add_typer(retention_app, name="retention")
+app.command("fixity")(fixity_command)
+# Backups: create, verify, restore.
+app.add_typer(backup_app, name="backup")
+
+
+def _destruction_register() -> BlobStore:
+    """Where disposals done by CLI commands (`eakte retention execute`) are registered."""
+    from eakte.backup.register import register_store
+    from storage import store_from_url
+
+    settings = Settings()
+    return register_store(
+        settings.backup_target, settings.storage_url, store_from_url(settings.storage_url)
+    )()
+
+
+destruction_register.attach_default(_destruction_register)
 
 T = TypeVar("T")
 
@@ -88,8 +123,14 @@ def serve(
     if migrate:
         _prepare_embedded(settings)
         upgrade(settings.database_url)
+    application = create_app(settings, background=settings.worker_in_serve)
+    if settings.cti_embedded:
+        from cti_bridge.runtime import attach_bridge
+
+        # A taken CTI port must not keep the records service down: it serves on without.
+        attach_bridge(application, settings, required=False)
     uvicorn.run(
-        create_app(settings),
+        application,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
@@ -106,7 +147,7 @@ def _prepare_embedded(settings: Settings) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Upgrade the database schema (Alembic)."""
     from eakte.migrate import upgrade
 
@@ -124,13 +165,17 @@ def token(
         list[str] | None, typer.Option("--unit", help="org unit code; repeatable")
     ] = None,
     ttl: Annotated[int | None, typer.Option(help="lifetime in seconds")] = None,
+    clearance: Annotated[
+        str | None,
+        typer.Option(help="highest confidentiality readable: normal, confidential or secret"),
+    ] = None,
 ) -> None:
     """Issue a development token (HS256) for a principal."""
     from eakte.auth.tokens import issue_token
 
     try:
-        typer.echo(issue_token(Settings(), sub, role, unit or [], ttl))
-    except RuntimeError as exc:
+        typer.echo(issue_token(Settings(), sub, role, unit or [], ttl, clearance))
+    except (RuntimeError, ValueError) as exc:
         raise _fail(str(exc), ExitCode.INPUT) from None
 
 
@@ -233,7 +278,8 @@ def sweep(
     dry_run: Annotated[bool, typer.Option(help="only list what would be removed")] = False,
 ) -> None:
     """Remove blobs no database row refers to, older than the grace period."""
-    from eakte.sweeper import sweep_orphans
+    from eakte.sweeper import document_keys, sweep_orphans
+    from inbox.repository import blob_keys_in_use
     from storage import store_from_url
 
     settings = Settings()
@@ -243,11 +289,149 @@ def sweep(
             session,
             store,
             grace if grace is not None else settings.orphan_grace_seconds,
+            referenced={"docs/": document_keys, "inbox/": blob_keys_in_use},
             dry_run=dry_run,
         )
     for key in removed:
         typer.echo(("would remove " if dry_run else "removed ") + key)
     typer.echo(f"{len(removed)} orphan blobs {'found' if dry_run else 'removed'}")
+
+
+@app.command()
+def worker(
+    workers: Annotated[
+        int | None, typer.Option(help="OCR workers (default EAKTE_OCR_WORKERS)")
+    ] = None,
+    until_idle: Annotated[bool, typer.Option(help="stop once no item is waiting")] = False,
+) -> None:
+    """Run background work: the inbound pipeline, its sources, e-mail delivery of letters."""
+    import signal
+    import threading
+
+    from eakte import background
+    from inbox.pipeline import Worker
+    from storage import store_from_url
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    factory = make_session_factory(make_engine(settings.database_url))
+    store = store_from_url(settings.storage_url)
+    if until_idle:
+        taken = Worker(factory, store, settings).run_until_idle()
+        typer.echo(f"{taken} items processed")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threads = background.start(factory, store, settings, stop, workers)
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+@app.command("import")
+def import_files(
+    paths: Annotated[list[Path], typer.Argument(help="files or folders (searched recursively)")],
+) -> None:
+    """Hand a backlog of scans to the inbox, with a progress bar; re-running skips what is in."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from inbox.importer import import_paths
+    from storage import store_from_url
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}", ExitCode.INPUT)
+    files = [
+        p
+        for path in paths
+        for p in ([path] if path.is_file() else sorted(q for q in path.rglob("*") if q.is_file()))
+    ]
+    settings = Settings()
+    factory = make_session_factory(make_engine(settings.database_url))
+    store = store_from_url(settings.storage_url)
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns) as progress:
+        task = progress.add_task("importing", total=len(files))
+        report = import_paths(factory, store, settings, files, lambda: progress.advance(task))
+    typer.echo(
+        f"{report.imported} imported, {report.skipped} already in the inbox, "
+        f"{len(report.failed)} failed"
+    )
+    for path, reason in report.failed:
+        typer.echo(f"FAILED {path}: {reason}", err=True)
+    if report.failed:
+        raise typer.Exit(ExitCode.INPUT)
+
+
+@inbox_app.command("requeue")
+def inbox_requeue(item_id: str) -> None:
+    """Send a quarantined item through the pipeline again."""
+    import uuid
+
+    from inbox.service import requeue
+
+    def go() -> None:
+        with _session(Settings()) as session:
+            requeue(session, SYSTEM, uuid.UUID(item_id))
+
+    _run(go)
+    typer.echo(f"item {item_id} re-queued")
+
+
+@classifier_app.command("train")
+def classifier_train() -> None:
+    """Train the classifier on the filed documents; stored as a new signed model version."""
+    from inbox.classifier import train_and_save
+    from storage import store_from_url
+
+    settings = Settings()
+
+    def go() -> tuple[int, int, int]:
+        engine = make_engine(settings.database_url)
+        try:
+            model = train_and_save(make_session_factory(engine),
+                                   store_from_url(settings.storage_url), settings)
+        finally:
+            engine.dispose()
+        return model.version, model.samples, len(model.files)
+
+    version, samples, files = _run(go)
+    typer.echo(f"classifier v{version} trained on {samples} documents of {files} files")
+
+
+@outgoing_app.command("deliver")
+def outgoing_deliver(
+    loop: Annotated[bool, typer.Option(help="keep running, one pass every --interval")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between passes")] = 30.0,
+) -> None:
+    """Deliver queued e-mail letters (retries with backoff; at most once per letter)."""
+    import time
+
+    from eakte.outgoing.delivery import deliver_pending
+    from storage import store_from_url
+
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    store = store_from_url(settings.storage_url)
+    try:
+        while True:
+            report = deliver_pending(make_session_factory(engine), store, settings)
+            typer.echo(
+                f"{len(report.sent)} sent, {len(report.retried)} deferred, "
+                f"{len(report.failed)} failed"
+            )
+            if not loop:
+                return
+            time.sleep(interval)
+    finally:
+        engine.dispose()
 
 
 def main() -> None:

@@ -20,6 +20,6 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Upgrade the database to `revision` (the latest by default)."""
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Upgrade the database to `revision` (every head by default)."""
     command.upgrade(alembic_config(database_url), revision)

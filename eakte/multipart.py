@@ -8,13 +8,17 @@ through in chunks and never sits in memory or in a temporary file.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import anyio.from_thread
+import anyio.to_thread
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from eakte.errors import BadRequest, InvalidInput
+
+T = TypeVar("T")
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 50
@@ -162,3 +166,24 @@ class _ThreadReader(io.RawIOBase):
         buffer[:n] = self._pending[self._pos : self._pos + n]
         self._pos += n
         return n
+
+
+async def receive_upload(
+    request: Request,
+    consume: Callable[[io.RawIOBase, str | None], T],
+    discard: Callable[[T], None],
+) -> tuple[T, dict[str, str]]:
+    """Hand the request's file part to `consume` (in a worker thread) and collect the fields.
+
+    `consume` gets the file part as a blocking stream and its client file name. If the rest
+    of the body turns out bad, `discard` undoes what `consume` stored.
+    """
+    form = MultipartStream(request)
+    await form.until_file()
+    result = await anyio.to_thread.run_sync(lambda: consume(form.file_reader(), form.filename))
+    try:
+        await form.finish()
+    except BaseException:
+        await anyio.to_thread.run_sync(lambda: discard(result))
+        raise
+    return result, form.fields

@@ -51,7 +51,8 @@ class Api:
         return {"Authorization": f"Bearer {self.token(roles, units, sub)}"}
 
 
-def _api(database_url: str, engine: Engine, store: BlobStore) -> Iterator[Api]:
+def api_for(database_url: str, engine: Engine, store: BlobStore) -> Iterator[Api]:
+    """The app on the given database and store, with a test client."""
     settings = make_settings(database_url)
     app = create_app(settings, engine=engine, store=store)
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -71,12 +72,36 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
         store = request.getfixturevalue("fs_store")
     engine = make_engine(url)
     try:
-        yield from _api(url, engine, store)
+        yield from api_for(url, engine, store)
     finally:
         engine.dispose()
+
+
+@pytest.fixture(params=["pg-s3", "sqlite-fs"])
+def isolated_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    """Like `api`, but on a database of the test's own.
+
+    For tests that run pipeline workers: a worker takes every item waiting in its database,
+    so items other tests left behind must not be there.
+    """
+    from eakte.db import make_engine
+    from tests.support.db import fresh_pg_database, fresh_sqlite_database
+
+    if request.param == "pg-s3":
+        database = fresh_pg_database(request.getfixturevalue("pg_server"))
+        store = request.getfixturevalue("s3_store")
+    else:
+        database = fresh_sqlite_database(tmp_path)
+        store = request.getfixturevalue("fs_store")
+    with database as url:
+        engine = make_engine(url)
+        try:
+            yield from api_for(url, engine, store)
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture
 def api_matrix(engine: Engine, database_url: str, blob_store: BlobStore) -> Iterator[Api]:
     """The app on every combination of database and blob store."""
-    yield from _api(database_url, engine, blob_store)
+    yield from api_for(database_url, engine, blob_store)

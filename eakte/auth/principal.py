@@ -29,16 +29,39 @@ class Permission(StrEnum):
     UNIT_WRITE = "unit:write"
     AUDIT_READ = "audit:read"
     APIKEY_MANAGE = "apikey:manage"
+    # Retention (retention/): closing files (zdA), holds, disposal runs, fixity reports.
+    FILE_CLOSE = "file:close"
+    RETENTION_MANAGE = "retention:manage"
+    INBOX_SUBMIT = "inbox:submit"
+    INBOX_READ = "inbox:read"
+    INBOX_ASSIGN = "inbox:assign"
+    INBOX_REQUEUE = "inbox:requeue"
 
 
 _ALL_READ = {Permission.FILE_READ, Permission.DOCUMENT_READ, Permission.CONTACT_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CLERK: frozenset(
-        _ALL_READ | {Permission.FILE_WRITE, Permission.DOCUMENT_WRITE, Permission.CONTACT_WRITE}
+        _ALL_READ
+        | {
+            Permission.FILE_WRITE,
+            Permission.DOCUMENT_WRITE,
+            Permission.CONTACT_WRITE,
+            Permission.FILE_CLOSE,
+        }
     ),
-    Role.MAILROOM: frozenset(_ALL_READ | {Permission.DOCUMENT_WRITE}),
-    Role.ARCHIVIST: frozenset(_ALL_READ | {Permission.AUDIT_READ}),
+    Role.MAILROOM: frozenset(
+        _ALL_READ
+        | {
+            Permission.DOCUMENT_WRITE,
+            Permission.INBOX_SUBMIT,
+            Permission.INBOX_READ,
+            Permission.INBOX_ASSIGN,
+        }
+    ),
+    Role.ARCHIVIST: frozenset(
+        _ALL_READ | {Permission.AUDIT_READ, Permission.FILE_CLOSE, Permission.RETENTION_MANAGE}
+    ),
     Role.ADMIN: frozenset(
         {
             Permission.FILE_READ,
@@ -47,12 +70,25 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.UNIT_WRITE,
             Permission.AUDIT_READ,
             Permission.APIKEY_MANAGE,
+            Permission.INBOX_READ,
+            Permission.INBOX_REQUEUE,
         }
     ),
     Role.SERVICE: frozenset(
-        _ALL_READ | {Permission.FILE_WRITE, Permission.DOCUMENT_WRITE, Permission.CONTACT_WRITE}
+        _ALL_READ
+        | {
+            Permission.FILE_WRITE,
+            Permission.DOCUMENT_WRITE,
+            Permission.CONTACT_WRITE,
+            Permission.INBOX_SUBMIT,
+        }
     ),
 }
+
+
+# Confidentiality levels of files, lowest first. A principal's clearance is one of them; a file
+# above it is invisible to the principal (404), as a file of another org unit is.
+CLEARANCE_LEVELS: tuple[str, ...] = ("normal", "confidential", "secret")
 
 
 @dataclass(frozen=True)
@@ -63,6 +99,7 @@ class Principal:
     roles: frozenset[Role]
     units: frozenset[str] = field(default_factory=frozenset)
     kind: str = "user"
+    clearance: str = "normal"
 
     def can(self, permission: Permission) -> bool:
         """True if any of the principal's roles grants `permission`."""
@@ -71,6 +108,22 @@ class Principal:
     def in_unit(self, unit_code: str) -> bool:
         """True if the principal works in (or for) the org unit."""
         return unit_code in self.units
+
+    def cleared_levels(self) -> tuple[str, ...]:
+        """The confidentiality levels the principal may read.
+
+        System principals (pipeline workers, importers) act for the unit that owns a file and
+        must be able to file into any of its files, so they are cleared for every level.
+        """
+        if self.kind == "system":
+            return CLEARANCE_LEVELS
+        if self.clearance not in CLEARANCE_LEVELS:
+            return CLEARANCE_LEVELS[:1]
+        return CLEARANCE_LEVELS[: CLEARANCE_LEVELS.index(self.clearance) + 1]
+
+    def cleared_for(self, confidentiality: str) -> bool:
+        """True if the principal's clearance reaches the level of a file."""
+        return confidentiality in self.cleared_levels()
 
 
 SYSTEM = Principal(subject="system", roles=frozenset(Role), units=frozenset(), kind="system")

@@ -8,7 +8,7 @@ from typing import Any
 
 import jwt
 
-from eakte.auth.principal import Principal, Role
+from eakte.auth.principal import CLEARANCE_LEVELS, Principal, Role
 from eakte.errors import Unauthenticated
 from eakte.settings import Settings
 
@@ -68,10 +68,18 @@ def principal_from_claims(claims: dict[str, Any], settings: Settings) -> Princip
         raise Unauthenticated("invalid token: roles and units must be lists")
     known = {r.value for r in Role}
     roles = frozenset(Role(r) for r in raw_roles if r in known)
+    # Without the claim a principal reads only normal files; an unknown level is refused
+    # rather than guessed, so a typo at the identity provider cannot widen access.
+    clearance = _claim(claims, settings.jwt_clearance_claim) or CLEARANCE_LEVELS[0]
+    if clearance not in CLEARANCE_LEVELS:
+        raise Unauthenticated(
+            f"invalid token: clearance must be one of {', '.join(CLEARANCE_LEVELS)}"
+        )
     return Principal(
         subject=str(claims["sub"]),
         roles=roles,
         units=frozenset(str(u) for u in raw_units),
+        clearance=str(clearance),
     )
 
 
@@ -81,6 +89,7 @@ def issue_token(
     roles: Iterable[str],
     units: Iterable[str],
     ttl_seconds: int | None = None,
+    clearance: str | None = None,
 ) -> str:
     """Issue an HS256 token for development and tests (needs the local secret)."""
     secret = settings.hs256_secret
@@ -97,6 +106,10 @@ def issue_token(
         "iat": now,
         "exp": now + (ttl_seconds or settings.token_ttl_seconds),
     }
+    if clearance is not None:
+        if clearance not in CLEARANCE_LEVELS:
+            raise ValueError(f"clearance must be one of {', '.join(CLEARANCE_LEVELS)}")
+        claims[settings.jwt_clearance_claim] = clearance
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import uuid
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 from urllib.parse import quote
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -18,11 +18,23 @@ from eakte.db import unit_of_work
 from eakte.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, get_session_factory
 from eakte.documents import service
 from eakte.documents.models import Document, DocumentVersion
-from eakte.documents.schemas import DocumentMeta, DocumentOut, DocumentUpdate, VersionOut
+from eakte.documents.schemas import (
+    DocumentMeta,
+    DocumentOut,
+    DocumentUpdate,
+    PaperDocumentCreate,
+    PaperUpdate,
+    VersionOut,
+)
 from eakte.errors import InvalidInput, PayloadTooLarge
-from eakte.multipart import MultipartStream
+from eakte.idempotency.service import IdempotencyDep
+from eakte.multipart import receive_upload
+from eakte.settings import Settings
+from storage import BlobStore
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
+
+T = TypeVar("T")
 
 FactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 
@@ -68,23 +80,60 @@ def _check_length(request: Request, limit: int) -> None:
 async def _receive_content(
     request: Request, store: StoreDep, limit: int, document_id: uuid.UUID | None
 ) -> tuple[service.StoredContent, dict[str, str]]:
-    form = MultipartStream(request)
-    await form.until_file()
-    content = await anyio.to_thread.run_sync(
-        lambda: service.store_content(
-            store,
-            form.file_reader(),
-            max_size=limit,
-            original_name=form.filename,
-            document_id=document_id,
-        )
+    return await receive_upload(
+        request,
+        lambda stream, name: service.store_content(
+            store, stream, max_size=limit, original_name=name, document_id=document_id
+        ),
+        lambda content: service.discard_content(store, content),
     )
+
+
+async def _upload(
+    request: Request,
+    settings: Settings,
+    store: BlobStore,
+    factory: sessionmaker[Session],
+    *,
+    authorise: Callable[[Session], object],
+    record: Callable[[Session, service.StoredContent, dict[str, str]], T],
+    document_id: uuid.UUID | None = None,
+) -> T:
+    """The shape every upload shares: authorise, stream to the store, record in one transaction.
+
+    Authorisation comes before the body is read, so a refused caller cannot make us store
+    gigabytes; no transaction is open while the content streams; content whose rows are not
+    written is removed again.
+    """
+
+    def check() -> None:
+        with unit_of_work(factory) as session:
+            authorise(session)
+
+    await run_in_threadpool(check)
+    _check_length(request, settings.max_upload_bytes)
+    content, fields = await _receive_content(request, store, settings.max_upload_bytes,
+                                             document_id)
+
+    def commit() -> T:
+        with unit_of_work(factory) as session:
+            return record(session, content, fields)
+
     try:
-        await form.finish()
+        return await run_in_threadpool(commit)
+    except ValidationError as exc:
+        await run_in_threadpool(service.discard_content, store, content)
+        raise InvalidInput(
+            "invalid form fields", errors=exc.errors(include_url=False, include_input=False)
+        ) from None
     except BaseException:
         await run_in_threadpool(service.discard_content, store, content)
         raise
-    return content, form.fields
+
+
+def _no_fields(fields: dict[str, str]) -> None:
+    if fields:
+        raise InvalidInput(f"unexpected form fields: {', '.join(sorted(fields))}")
 
 
 @router.post(
@@ -100,33 +149,22 @@ async def upload_document(
     settings: SettingsDep,
     store: StoreDep,
     factory: FactoryDep,
+    idem: IdempotencyDep,
 ) -> DocumentOut:
     """Add a document with its first version (multipart: `file` plus optional fields)."""
 
-    def authorise() -> None:
-        with unit_of_work(factory) as session:
-            service.check_can_add(session, principal, file_id)
-
-    # Authorise before reading the body: a refused caller cannot make us store gigabytes.
-    await run_in_threadpool(authorise)
-    _check_length(request, settings.max_upload_bytes)
-    content, fields = await _receive_content(request, store, settings.max_upload_bytes, None)
-
-    def commit() -> DocumentOut:
+    def record(
+        session: Session, content: service.StoredContent, fields: dict[str, str]
+    ) -> DocumentOut:
         meta = DocumentMeta.model_validate(fields)
-        with unit_of_work(factory) as session:
-            return _out(*service.add_document(session, principal, file_id, meta, content))
+        out = _out(*service.add_document(session, principal, file_id, meta, content))
+        idem.save(session, status.HTTP_201_CREATED, out, content.sha256, fields)
+        return out
 
-    try:
-        return await run_in_threadpool(commit)
-    except ValidationError as exc:
-        await run_in_threadpool(service.discard_content, store, content)
-        raise InvalidInput(
-            "invalid form fields", errors=exc.errors(include_url=False, include_input=False)
-        ) from None
-    except BaseException:
-        await run_in_threadpool(service.discard_content, store, content)
-        raise
+    return await _upload(
+        request, settings, store, factory, record=record,
+        authorise=lambda session: service.check_can_add(session, principal, file_id),
+    )
 
 
 @router.get("/files/{file_id}/documents", response_model=list[DocumentOut])
@@ -173,28 +211,72 @@ async def upload_version(
     settings: SettingsDep,
     store: StoreDep,
     factory: FactoryDep,
+    idem: IdempotencyDep,
 ) -> DocumentVersion:
     """Add a new version of a document (multipart: `file`)."""
 
-    def authorise() -> None:
-        with unit_of_work(factory) as session:
-            service.check_can_add_version(session, principal, document_id)
+    def record(
+        session: Session, content: service.StoredContent, fields: dict[str, str]
+    ) -> DocumentVersion:
+        _no_fields(fields)
+        version = service.add_version(session, principal, document_id, content)[1]
+        idem.save(session, status.HTTP_201_CREATED, VersionOut.model_validate(version),
+                  content.sha256)
+        return version
 
-    await run_in_threadpool(authorise)
-    _check_length(request, settings.max_upload_bytes)
-    content, fields = await _receive_content(request, store, settings.max_upload_bytes, document_id)
+    return await _upload(
+        request, settings, store, factory, record=record, document_id=document_id,
+        authorise=lambda session: service.check_can_add_version(session, principal, document_id),
+    )
 
-    def commit() -> DocumentVersion:
-        if fields:
-            raise InvalidInput(f"unexpected form fields: {', '.join(sorted(fields))}")
-        with unit_of_work(factory) as session:
-            return service.add_version(session, principal, document_id, content)[1]
 
-    try:
-        return await run_in_threadpool(commit)
-    except BaseException:
-        await run_in_threadpool(service.discard_content, store, content)
-        raise
+@router.post(
+    "/files/{file_id}/paper-documents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DocumentOut,
+)
+def add_paper_document(
+    file_id: uuid.UUID, data: PaperDocumentCreate, session: SessionDep, principal: PrincipalDep
+) -> DocumentOut:
+    """Record a paper-only document (no content yet) with where the paper lies."""
+    return _out(service.add_paper_document(session, principal, file_id, data), None)
+
+
+@router.patch("/documents/{document_id}/paper", response_model=DocumentOut)
+def update_paper(
+    document_id: uuid.UUID, data: PaperUpdate, session: SessionDep, principal: PrincipalDep
+) -> DocumentOut:
+    """Move a paper original or record who has borrowed it."""
+    return _out(service.update_paper(session, principal, document_id, data), None)
+
+
+@router.post(
+    "/documents/{document_id}/scan",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DocumentOut,
+    openapi_extra=UPLOAD_BODY,
+)
+async def upload_scan(
+    document_id: uuid.UUID,
+    request: Request,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    factory: FactoryDep,
+) -> DocumentOut:
+    """Attach the scan of a paper document (multipart: `file`); the paper may go later."""
+
+    def record(
+        session: Session, content: service.StoredContent, fields: dict[str, str]
+    ) -> DocumentOut:
+        _no_fields(fields)
+        return _out(*service.add_scan(session, principal, document_id, content,
+                                      settings.paper_keep_after_scan_days))
+
+    return await _upload(
+        request, settings, store, factory, record=record, document_id=document_id,
+        authorise=lambda session: service.check_can_scan(session, principal, document_id),
+    )
 
 
 @router.get("/documents/{document_id}/versions", response_model=list[VersionOut])
@@ -213,7 +295,7 @@ def get_version(
     return service.get_version(session, principal, document_id, number)
 
 
-def _content_disposition(name: str | None, fallback: str) -> str:
+def content_disposition(name: str | None, fallback: str) -> str:
     filename = name or fallback
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
@@ -244,7 +326,7 @@ def download_version(
     headers = {
         "ETag": etag,
         "Accept-Ranges": "bytes",
-        "Content-Disposition": _content_disposition(
+        "Content-Disposition": content_disposition(
             version.original_name, f"{document_id}-v{number}"
         ),
         "X-Content-Type-Options": "nosniff",

@@ -29,6 +29,7 @@ class DocumentSource(StrEnum):
     API = "api"
     SCAN = "scan"
     EMAIL = "email"
+    PAPER = "paper"
 
 
 class Document(UUIDPrimaryKey, Base):
@@ -46,6 +47,23 @@ class Document(UUIDPrimaryKey, Base):
     current_version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
+    # Paper part of a hybrid file: where the original lies and who has it. A paper-only
+    # document has no version; a replacing scan (ersetzendes Scannen) adds one and sets
+    # the date from which the paper original may be destroyed.
+    paper_location: Mapped[str | None] = mapped_column(String(500))
+    paper_box: Mapped[str | None] = mapped_column(String(100))
+    paper_borrowed_by: Mapped[str | None] = mapped_column(String(200))
+    paper_scanned_version: Mapped[int | None]
+    paper_destroy_after: Mapped[datetime | None]
+    # Set when the content must no longer change (an approved outgoing letter).
+    frozen: Mapped[bool] = mapped_column(default=False)
+
+    @property
+    def medium(self) -> str:
+        """`electronic`, `paper` (no scan yet) or `scanned` (scan plus a kept paper original)."""
+        if self.paper_location is None:
+            return "electronic"
+        return "scanned" if self.paper_scanned_version else "paper"
 
 
 class DocumentVersion(UUIDPrimaryKey, Base):

@@ -31,6 +31,29 @@ class DocumentUpdate(BaseModel):
     process_id: uuid.UUID | None = None
 
 
+class PaperDocumentCreate(BaseModel):
+    """A paper-only document of a hybrid file: what it is and where the paper lies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=500)
+    kind: DocumentKind = DocumentKind.INCOMING
+    process_id: uuid.UUID | None = None
+    received_at: datetime | None = None
+    paper_location: str = Field(min_length=1, max_length=500)
+    paper_box: str | None = Field(default=None, max_length=100)
+
+
+class PaperUpdate(BaseModel):
+    """Where a paper original lies now and who has borrowed it (null: returned)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paper_location: str | None = Field(default=None, min_length=1, max_length=500)
+    paper_box: str | None = Field(default=None, max_length=100)
+    paper_borrowed_by: str | None = Field(default=None, max_length=200)
+
+
 class VersionOut(BaseModel):
     """A document version as returned by the API."""
 
@@ -62,4 +85,11 @@ class DocumentOut(BaseModel):
     current_version: int
     created_at: datetime
     created_by: str
+    medium: str = Field(description="electronic, paper (not scanned) or scanned")
+    paper_location: str | None = None
+    paper_box: str | None = None
+    paper_borrowed_by: str | None = None
+    paper_scanned_version: int | None = None
+    paper_destroy_after: datetime | None = None
+    frozen: bool = False
     latest: VersionOut | None = None

@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 
@@ -24,8 +25,14 @@ from eakte.auth.principal import Permission, Principal
 from eakte.contacts.models import Contact
 from eakte.documents import repository
 from eakte.documents.models import Document, DocumentVersion
-from eakte.documents.schemas import DocumentMeta, DocumentUpdate
-from eakte.errors import InvalidInput, NotFound, PayloadTooLarge, RangeNotSatisfiable
+from eakte.documents.schemas import DocumentMeta, DocumentUpdate, PaperDocumentCreate, PaperUpdate
+from eakte.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+)
 from eakte.files import service as files
 from eakte.files.models import File, Process
 from eakte.guards import require
@@ -47,6 +54,8 @@ class StoredContent:
     sha256: str
     mime_type: str
     original_name: str | None
+    ocr_text: str | None = None
+    page_count: int | None = None
 
 
 class _HeadCapture(io.RawIOBase):
@@ -142,6 +151,8 @@ def _new_version(
         mime_type=content.mime_type,
         original_name=content.original_name,
         created_by=principal.subject,
+        ocr_text=content.ocr_text,
+        page_count=content.page_count,
     )
     document.current_version = version.number
     session.add(version)
@@ -159,9 +170,13 @@ def _new_version(
     return version
 
 
-def check_can_add(session: Session, principal: Principal, file_id: uuid.UUID) -> File:
+def check_can_add(
+    session: Session, principal: Principal, file_id: uuid.UUID, *, lock: bool = False
+) -> File:
     """Authorise adding documents to a file before any content is accepted."""
-    return files.get_writable_file(session, principal, file_id, Permission.DOCUMENT_WRITE)
+    return files.get_writable_file(
+        session, principal, file_id, Permission.DOCUMENT_WRITE, lock=lock
+    )
 
 
 def add_document(
@@ -172,7 +187,8 @@ def add_document(
     content: StoredContent,
 ) -> tuple[Document, DocumentVersion]:
     """Record a new document with its first version in a file."""
-    file = check_can_add(session, principal, file_id)
+    # Locked so that closing the file cannot miss this version's Object Lock.
+    file = check_can_add(session, principal, file_id, lock=True)
     if meta.process_id is not None:
         process = session.get(Process, meta.process_id)
         if process is None or process.file_id != file.id:
@@ -234,11 +250,15 @@ def read_document(
 
 
 def check_can_add_version(
-    session: Session, principal: Principal, document_id: uuid.UUID
+    session: Session, principal: Principal, document_id: uuid.UUID, *, lock: bool = False
 ) -> Document:
     """Authorise a new version before any content is accepted."""
     document = get_document(session, principal, document_id, Permission.DOCUMENT_WRITE)
-    files.get_writable_file(session, principal, document.file_id, Permission.DOCUMENT_WRITE)
+    files.get_writable_file(
+        session, principal, document.file_id, Permission.DOCUMENT_WRITE, lock=lock
+    )
+    if document.frozen:
+        raise Conflict(f"document {document.id} is frozen (an approved letter); it cannot change")
     return document
 
 
@@ -246,7 +266,8 @@ def add_version(
     session: Session, principal: Principal, document_id: uuid.UUID, content: StoredContent
 ) -> tuple[Document, DocumentVersion]:
     """Record a new version of a document."""
-    document = check_can_add_version(session, principal, document_id)
+    # The file row is locked first so that closing the file and this version serialise.
+    document = check_can_add_version(session, principal, document_id, lock=True)
     # Lock the document row so two concurrent uploads get distinct numbers; the
     # unique (document_id, number) constraint backs this up.
     session.refresh(document, with_for_update=True)
@@ -368,6 +389,11 @@ def open_content(
 ) -> DocumentVersion:
     """Authorise and audit a content read; the caller then streams the blob."""
     version = get_version(session, principal, document_id, number)
+    # Retention: a disposed file's content is destroyed, a transferred one's belongs to the
+    # archive now (kept here only until its receipt).
+    file = session.get_one(File, session.get_one(Document, document_id).file_id)
+    if file.status in ("disposed", "transferred"):
+        raise Conflict(f"file {file.reference} was {file.status}; its content is not available")
     details: dict[str, object] = {"version": number}
     if byte_range is not None:
         details["range"] = f"{byte_range.start}-{byte_range.end}"
@@ -391,3 +417,116 @@ def stream_content(
             yield from reader
 
     return generate()
+
+
+def attach_version(
+    session: Session, actor: Principal, document: Document, content: StoredContent
+) -> DocumentVersion:
+    """Record a version the system itself produced (a sent letter's .eml), bypassing the freeze.
+
+    The caller has authorised the use case; the version is audited like any other.
+    """
+    session.refresh(document, with_for_update=True)
+    return _new_version(session, actor, document, content)
+
+
+def add_paper_document(
+    session: Session, principal: Principal, file_id: uuid.UUID, data: PaperDocumentCreate
+) -> Document:
+    """Record a paper-only document of a hybrid file: what it is and where the paper lies."""
+    file = check_can_add(session, principal, file_id)
+    if data.process_id is not None:
+        process = session.get(Process, data.process_id)
+        if process is None or process.file_id != file.id:
+            raise InvalidInput(f"process {data.process_id} is not part of file {file.reference}")
+    document = Document(
+        file_id=file.id,
+        process_id=data.process_id,
+        title=data.title,
+        kind=data.kind.value,
+        source="paper",
+        received_at=data.received_at,
+        paper_location=data.paper_location,
+        paper_box=data.paper_box,
+        created_by=principal.subject,
+    )
+    session.add(document)
+    session.flush()
+    record(
+        session,
+        principal,
+        "document.created",
+        "document",
+        document.id,
+        file_id=str(file.id),
+        title=document.title,
+        paper_location=data.paper_location,
+        paper_box=data.paper_box,
+    )
+    files.touch(file)
+    return document
+
+
+def update_paper(
+    session: Session, principal: Principal, document_id: uuid.UUID, data: PaperUpdate
+) -> Document:
+    """Move a paper original or note who has borrowed it."""
+    document = get_document(session, principal, document_id, Permission.DOCUMENT_WRITE)
+    files.get_writable_file(session, principal, document.file_id, Permission.DOCUMENT_WRITE)
+    if document.paper_location is None:
+        raise Conflict(f"document {document.id} has no paper original")
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("paper_location", "") is None:
+        raise InvalidInput("paper_location cannot be removed; the paper lies somewhere")
+    for name, value in changes.items():
+        setattr(document, name, value)
+    session.flush()
+    record(session, principal, "document.paper_updated", "document", document.id, **changes)
+    return document
+
+
+def check_can_scan(
+    session: Session, principal: Principal, document_id: uuid.UUID, *, lock: bool = False
+) -> Document:
+    """Authorise attaching a scan to a paper document before any content is accepted."""
+    document = check_can_add_version(session, principal, document_id, lock=lock)
+    if document.paper_location is None:
+        raise Conflict(f"document {document.id} is not a paper document")
+    if document.paper_scanned_version is not None:
+        raise Conflict(
+            f"document {document.id} was scanned already (version {document.paper_scanned_version})"
+        )
+    return document
+
+
+def add_scan(
+    session: Session,
+    principal: Principal,
+    document_id: uuid.UUID,
+    content: StoredContent,
+    keep_paper_days: int,
+) -> tuple[Document, DocumentVersion]:
+    """Attach a replacing scan (ersetzendes Scannen) as a new version, with its provenance.
+
+    The version keeps who scanned, when and the sha256; the paper original may be
+    destroyed from `paper_destroy_after` on.
+    """
+    document = check_can_scan(session, principal, document_id, lock=True)
+    session.refresh(document, with_for_update=True)
+    version = _new_version(session, principal, document, content)
+    document.paper_scanned_version = version.number
+    document.paper_destroy_after = version.created_at + timedelta(days=keep_paper_days)
+    session.flush()
+    record(
+        session,
+        principal,
+        "document.scanned",
+        "document",
+        document.id,
+        version=version.number,
+        sha256=version.sha256,
+        scanned_by=principal.subject,
+        paper_destroy_after=document.paper_destroy_after.isoformat(),
+    )
+    files.touch(session.get_one(File, document.file_id))
+    return document, version

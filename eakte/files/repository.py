@@ -11,14 +11,38 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from eakte.auth.principal import Principal
+from eakte.db import utcnow
 from eakte.files.models import File, FileContact, Process, ReferenceCounter
 from eakte.orgunits.models import OrgUnit
+from eakte.worklist.models import AccessGrant
+from eakte.worklist.repository import active_grant_condition
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:
-    """SQL condition: the file belongs to one of the principal's org units."""
+    """SQL condition: the file is within the principal's clearance and its units or grants."""
     unit_ids = select(OrgUnit.id).where(OrgUnit.code.in_(sorted(principal.units)))
-    return File.org_unit_id.in_(unit_ids.scalar_subquery())
+    granted = select(AccessGrant.file_id).where(
+        active_grant_condition(principal.subject, sorted(principal.units), utcnow())
+    )
+    in_reach = File.org_unit_id.in_(unit_ids.scalar_subquery()) | File.id.in_(
+        granted.scalar_subquery()
+    )
+    return File.confidentiality.in_(principal.cleared_levels()) & in_reach
+
+
+def has_active_grant(session: Session, principal: Principal, file_id: uuid.UUID) -> bool:
+    """True if a forwarding currently lets the principal (or one of its units) read the file."""
+    return (
+        session.scalar(
+            select(AccessGrant.id)
+            .where(
+                AccessGrant.file_id == file_id,
+                active_grant_condition(principal.subject, sorted(principal.units), utcnow()),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def next_sequence(session: Session, plan_item_id: uuid.UUID, year: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,7 +44,14 @@ def get_file(
     """A file the principal may see; NotFound otherwise, so other units' files stay invisible."""
     require(principal, permission)
     file = session.get(File, file_id)
-    if file is None or not principal.in_unit(file.unit_code):
+    if (
+        file is None
+        or not principal.cleared_for(file.confidentiality)
+        or not (
+            principal.in_unit(file.unit_code)
+            or repository.has_active_grant(session, principal, file.id)
+        )
+    ):
         raise NotFound(f"file {file_id} does not exist")
     return file
 
@@ -53,13 +61,31 @@ def get_writable_file(
     principal: Principal,
     file_id: uuid.UUID,
     permission: Permission = Permission.FILE_WRITE,
+    *,
+    lock: bool = False,
 ) -> File:
     """A visible file that may still change: open, and the principal may write."""
     file = get_file(session, principal, file_id, Permission.FILE_READ)
     require(principal, permission)
+    if not principal.in_unit(file.unit_code):
+        # Visible only through a forwarding's access grant, which never allows changes.
+        raise Forbidden(f"file {file.reference} was forwarded to you for reading only")
+    if lock:
+        # Serialises with closure (which locks the same row): a version added first is seen
+        # and locked by the closure; one added after it finds the file closed. The status is
+        # re-read under the lock. Only the id is selected, because FOR UPDATE cannot apply
+        # to the eager outer joins of a whole File (SQLite took its write lock at BEGIN).
+        session.execute(select(File.id).where(File.id == file.id).with_for_update())
+        session.refresh(file)
     if file.status not in WRITABLE_STATUSES:
         raise Conflict(f"file {file.reference} is {file.status}; it can no longer change")
     return file
+
+
+def _require_clearance(principal: Principal, confidentiality: str) -> None:
+    # A file classified above the author's clearance would vanish from its author's view.
+    if not principal.cleared_for(confidentiality):
+        raise Forbidden(f"your clearance does not reach {confidentiality} files")
 
 
 def create_file(session: Session, principal: Principal, data: FileCreate) -> File:
@@ -72,6 +98,7 @@ def create_file(session: Session, principal: Principal, data: FileCreate) -> Fil
         (unit_code,) = principal.units
     if not principal.in_unit(unit_code):
         raise Forbidden(f"you may not create files in org unit {unit_code}")
+    _require_clearance(principal, data.confidentiality.value)
     unit = orgunits.get_by_code(session, unit_code)
     item = plan.get_by_code(session, data.plan_code)
     if not item.active:
@@ -128,6 +155,8 @@ def update_file(
     """Change title, confidentiality or paper note of an open file."""
     file = get_writable_file(session, principal, file_id)
     changes = data.model_dump(exclude_unset=True)
+    if data.confidentiality is not None:
+        _require_clearance(principal, data.confidentiality.value)
     for name, value in changes.items():
         setattr(file, name, value.value if hasattr(value, "value") else value)
     file.last_activity_at = utcnow()

@@ -431,3 +431,31 @@ def _exclusive(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+# --- a server of a test's (or a benchmark's) own ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class OwnServer:
+    """A SeaweedFS started for one test or benchmark, which it may stop and resume."""
+
+    server: S3Server
+    pid: int
+    data_dir: str
+
+
+def start_own_server(state_dir: Path) -> OwnServer:
+    """Start a separate `weed mini` in state_dir; RuntimeError with its log tail on failure."""
+    info = _start_server(state_dir)
+    if "error" in info:
+        raise RuntimeError(info["error"])
+    recorded = json.loads((state_dir / "pid.json").read_text())
+    return OwnServer(S3Server(**info["server"]), int(recorded["pid"]), recorded["dir"])
+
+
+def stop_own_server(own: OwnServer) -> None:
+    """Stop a server of start_own_server (resuming it first if it was paused)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(own.pid, signal.SIGCONT)
+    _stop_pid(own.pid, own.data_dir)
