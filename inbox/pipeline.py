@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -34,6 +35,7 @@ from eakte.db import unit_of_work, utcnow
 from eakte.documents.models import DocumentKind
 from eakte.errors import InvalidInput, Unavailable
 from eakte.files.models import File, FileStatus
+from eakte.outgoing.service import match_reply
 from eakte.settings import Settings
 from inbox import invoices, mail, repository, service
 from inbox.classifier import ModelCache, match_sender, sender_domain, train_and_save
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_TYPES = {"application/pdf", "image/tiff", "image/jpeg", "image/png"}
 MAX_RETRY_DELAY_SECONDS = 3600.0
+# Mail headers come first; In-Reply-To and References are read from this much of the .eml.
+REPLY_HEADER_BYTES = 64 * 1024
 # PDFs up to this size are opened to look for an embedded e-invoice (ZUGFeRD, Factur-X).
 MAX_INVOICE_PDF_BYTES = 50 * 1024 * 1024
 TRAINING_CHECK_SECONDS = 600.0
@@ -371,11 +375,27 @@ class Worker:
     def _classify(self, snap: InboundItem) -> Apply:
         text = "\n".join(t for t in (snap.subject, snap.original_name, snap.ocr_text) if t)
         candidates = find_references(text)
+        reply_refs = self._reply_refs(snap) if service.is_mail(snap) else []
         model = self.models.current()
         proposals = model.propose(snap.ocr_text or "", snap.subject or snap.original_name,
                                   sender_domain(snap.sender_address)) if model else []
 
         def apply(session: Session, item: InboundItem) -> None:
+            if reply_refs:
+                # A reply to a letter we sent goes to that letter's file and process. (A file
+                # reference in the subject is found below, like one in the text.)
+                replied = match_reply(session, reply_refs, None)
+                if replied is not None:
+                    file, process = replied
+                    item.classification = {
+                        "method": "reply", "reference": file.reference,
+                        "file_id": str(file.id),
+                        "process_id": str(process.id) if process else None,
+                        "confidence": 1.0, "candidates": candidates,
+                        "why": f"a reply to a letter sent from {file.reference}",
+                    }
+                    item.state = ItemState.CLASSIFIED.value
+                    return
             by_reference = {f.reference: f for f in repository.files_by_reference(session,
                                                                                   candidates)}
             match = next((by_reference[r] for r in candidates if r in by_reference), None)
@@ -458,12 +478,30 @@ class Worker:
         file_id = file.id
         method = str((snap.classification or {}).get("method") or "reference")
         kind = _kind((snap.classification or {}).get("kind"))
+        process = (snap.classification or {}).get("process_id")
+        process_id = uuid.UUID(str(process)) if process else None
 
         def file_it(session: Session, item: InboundItem) -> None:
             service.file_item(session, principal, item.id, file_id, prepared, method=method,
-                              kind=kind)
+                              kind=kind, process_id=process_id)
 
         return file_it
+
+    def _reply_refs(self, snap: InboundItem) -> list[str]:
+        """The Message-IDs a mail answers (In-Reply-To, References), read from its headers."""
+        head_end = min(snap.original_size, REPLY_HEADER_BYTES) - 1
+        if head_end < 0:
+            return []
+        with self.store.open(snap.original_key, 0, head_end) as reader:
+            head = b"".join(reader)
+        # Only the header block: the body may be cut anywhere by the byte limit.
+        headers = re.split(rb"\r?\n\r?\n", head, maxsplit=1)[0]
+        try:
+            message = mail.parse_headers(headers + b"\r\n\r\n")
+            values = [str(message.get(name) or "") for name in ("In-Reply-To", "References")]
+        except Exception:  # a broken header only means: not recognisable as a reply
+            return []
+        return [ref for value in values for ref in re.findall(r"<[^<>\s]+>", value)]
 
     # -- outcomes ---------------------------------------------------------------------------
     def _release(self, item_id: uuid.UUID) -> None:
