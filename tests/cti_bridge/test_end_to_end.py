@@ -22,7 +22,7 @@ from cti_bridge.desk import DeskAgent, enroll
 from cti_bridge.webhook import SIGNATURE_HEADER, sign
 from tests.conftest import TEST_SECRET
 from tests.cti_bridge.conftest import LOCAL_AREA_CODE, WEBHOOK_SECRET, Call, CtiApp
-from tests.support.server import EAKTE, clean_env, free_port
+from tests.support.server import EAKTE, clean_env, free_port, serve
 
 pytestmark = pytest.mark.slow
 
@@ -49,36 +49,8 @@ def cti_process(cti: CtiApp, workdir: Path, http_port: int, pub_port: int) -> It
         EAKTE_PUBLIC_URL="http://eakte.test",
         EAKTE_LOG_LEVEL="WARNING",
     )
-    log = (workdir / "cti.log").open("ab")
-    proc = subprocess.Popen(
-        [*EAKTE, "cti", "--port", str(http_port)],
-        cwd=workdir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{http_port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"eakte cti exited: {(workdir / 'cti.log').read_text()}")
-            try:
-                httpx.get(base + "/health", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("eakte cti did not answer within 60 s") from None
-                time.sleep(0.2)
+    with serve(workdir, env, command="cti", port=http_port) as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
 
 
 def _signed_call(base: str, call_id: str, caller: str, extension: str) -> int:

@@ -53,13 +53,15 @@ def eakte(
 
 @contextmanager
 def serve(
-    cwd: Path, env: dict[str, str] | None = None
+    cwd: Path, env: dict[str, str] | None = None, command: str = "serve", port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start `eakte serve` on a free port; yields its base URL and process."""
-    port = free_port()
-    log = (cwd / "serve.log").open("wb")
+    """Start `eakte serve` (or another serving command, e.g. `cti`) on a port, by default a
+    free one; yields its base URL and process once /health answers."""
+    port = port or free_port()
+    log_path = cwd / f"{command}.log"
+    log = log_path.open("ab")
     proc = subprocess.Popen(
-        [*EAKTE, "serve", "--port", str(port)],
+        [*EAKTE, command, "--port", str(port)],
         cwd=cwd,
         env=env or clean_env(),
         stdout=log,
@@ -70,13 +72,13 @@ def serve(
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise AssertionError(f"eakte serve exited: {(cwd / 'serve.log').read_text()}")
+                raise AssertionError(f"eakte {command} exited: {log_path.read_text()}")
             try:
                 httpx.get(base + "/health", timeout=2)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
-                    raise AssertionError("eakte serve did not answer within 60 s") from None
+                    raise AssertionError(f"eakte {command} did not answer within 60 s") from None
                 time.sleep(0.2)
         yield base, proc
     finally:
@@ -85,4 +87,5 @@ def serve(
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=10)
         log.close()
