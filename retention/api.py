@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from eakte.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, get_session_factory
+from eakte.idempotency.service import IdempotencyDep
 from retention import disposal, execution, fixity, handover, service
 from retention.disposal import RunView
 from retention.models import FixityReport, Hold
@@ -87,11 +88,13 @@ def close_file(
     principal: PrincipalDep,
     store: StoreDep,
     policy: PolicyDep,
+    idem: IdempotencyDep,
     data: CloseRequest | None = None,
 ) -> FileRetentionOut:
     """Close a file (zdA); its content is locked until the due date."""
     closed_at = data.closed_at if data else None
-    return _file_out(service.close_file(session, store, principal, policy, file_id, closed_at))
+    return idem.once(session, 200, closed_at, lambda: _file_out(
+        service.close_file(session, store, principal, policy, file_id, closed_at)))
 
 
 @router.post("/files/{file_id}/reopen", response_model=FileRetentionOut)
@@ -101,9 +104,11 @@ def reopen_file(
     session: SessionDep,
     principal: PrincipalDep,
     policy: PolicyDep,
+    idem: IdempotencyDep,
 ) -> FileRetentionOut:
     """Reopen a closed file before it falls due."""
-    return _file_out(service.reopen_file(session, principal, policy, file_id, data.reason))
+    return idem.once(session, 200, data, lambda: _file_out(
+        service.reopen_file(session, principal, policy, file_id, data.reason)))
 
 
 @router.get("/files/{file_id}", response_model=FileRetentionOut)
@@ -121,9 +126,11 @@ def place_hold(
     session: SessionDep,
     principal: PrincipalDep,
     store: StoreDep,
-) -> Hold:
+    idem: IdempotencyDep,
+) -> HoldOut:
     """Place a hold (legal hold) on a file."""
-    return service.place_hold(session, store, principal, file_id, data.reason, data.owner)
+    return idem.once(session, 201, data, lambda: HoldOut.model_validate(
+        service.place_hold(session, store, principal, file_id, data.reason, data.owner)))
 
 
 @router.get("/files/{file_id}/holds", response_model=list[HoldOut])
@@ -138,10 +145,13 @@ def release_hold(
     session: SessionDep,
     principal: PrincipalDep,
     store: StoreDep,
+    idem: IdempotencyDep,
     data: HoldRelease | None = None,
-) -> Hold:
+) -> HoldOut:
     """Release a hold."""
-    return service.release_hold(session, store, principal, hold_id, data.note if data else None)
+    note = data.note if data else None
+    return idem.once(session, 200, note, lambda: HoldOut.model_validate(
+        service.release_hold(session, store, principal, hold_id, note)))
 
 
 @router.get("/due", response_model=DueListOut)
@@ -177,10 +187,16 @@ def due(
 
 @router.post("/runs", status_code=status.HTTP_201_CREATED, response_model=RunOut)
 def propose_run(
-    session: SessionDep, principal: PrincipalDep, policy: PolicyDep, data: RunCreate | None = None
+    session: SessionDep,
+    principal: PrincipalDep,
+    policy: PolicyDep,
+    idem: IdempotencyDep,
+    data: RunCreate | None = None,
 ) -> RunOut:
     """Propose a disposal run of every file of your org units due at a date."""
-    return _run_out(disposal.propose_run(session, principal, policy, data.as_of if data else None))
+    as_of = data.as_of if data else None
+    return idem.once(session, 201, as_of, lambda: _run_out(
+        disposal.propose_run(session, principal, policy, as_of)))
 
 
 @router.get("/runs", response_model=list[RunOut])
@@ -227,25 +243,38 @@ def run_items(
 
 @router.post("/runs/{run_id}/decisions", response_model=RunOut)
 def decide(
-    run_id: uuid.UUID, data: DecisionsIn, session: SessionDep, principal: PrincipalDep
+    run_id: uuid.UUID,
+    data: DecisionsIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idem: IdempotencyDep,
 ) -> RunOut:
     """Decide A (archive) or V (destroy) for files of archive value B, before approval."""
     pairs = [(d.file_id, d.decision.value) for d in data.decisions]
-    return _run_out(disposal.decide(session, principal, run_id, pairs))
+    return idem.once(session, 200, pairs, lambda: _run_out(
+        disposal.decide(session, principal, run_id, pairs)))
 
 
 @router.post("/runs/{run_id}/approve", response_model=RunOut)
 def approve(
-    run_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, policy: PolicyDep
+    run_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    policy: PolicyDep,
+    idem: IdempotencyDep,
 ) -> RunOut:
     """Approve a proposed run (with four eyes: not its proposer)."""
-    return _run_out(disposal.approve_run(session, principal, policy, run_id))
+    return idem.once(session, 200, None, lambda: _run_out(
+        disposal.approve_run(session, principal, policy, run_id)))
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunOut)
-def cancel(run_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> RunOut:
+def cancel(
+    run_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> RunOut:
     """Cancel a run that has not started executing."""
-    return _run_out(disposal.cancel_run(session, principal, run_id))
+    return idem.once(session, 200, None, lambda: _run_out(
+        disposal.cancel_run(session, principal, run_id)))
 
 
 @router.post("/runs/{run_id}/execute", response_model=RunOut)

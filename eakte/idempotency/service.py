@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -31,6 +32,8 @@ from eakte.db import utcnow
 from eakte.deps import PrincipalDep, SettingsDep
 from eakte.errors import BadRequest, DomainError
 from eakte.idempotency.models import IdempotencyRecord
+
+R = TypeVar("R", bound=BaseModel)
 
 HEADER = "Idempotency-Key"
 _VALID = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -103,6 +106,19 @@ class Idempotency:
             # on the unique index); answer with its response.
             self._check(session, request_hash)
             raise
+
+    def once(
+        self, session: Session, status_code: int, body: object, work: Callable[[], R]
+    ) -> R:
+        """Do `work` once per key: a retry is answered from the stored response before any
+        work is done (so an action that may not be repeated, such as an approval, is not
+        refused the second time but replayed), and the first answer is stored with the
+        work's rows."""
+        if self.key is not None:
+            self._check(session, fingerprint(self.route, body))
+        result = work()
+        self.save(session, status_code, result, body)
+        return result
 
     def _find(self, session: Session) -> IdempotencyRecord | None:
         return session.scalar(
