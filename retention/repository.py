@@ -15,6 +15,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -344,3 +345,18 @@ def lock_file(session: Session, file: File) -> None:
     """
     session.execute(select(File.id).where(File.id == file.id).with_for_update())
     session.refresh(file)
+
+
+def protected_files(session: Session) -> Sequence[tuple[File, bool]]:
+    """Closed files and files under an active hold, each with whether it is held."""
+    held = active_hold_exists(File.id)
+    return [
+        (file, bool(is_held))
+        for file, is_held in session.execute(
+            select(File, held).where(
+                or_(and_(File.closed_at.is_not(None),
+                         File.status.in_([FileStatus.CLOSED.value, FileStatus.HELD.value])),
+                    held)
+            )
+        ).unique()
+    ]

@@ -77,6 +77,25 @@ def _set_legal_holds(store: BlobStore, keys: Sequence[str], on: bool) -> None:
         store.set_legal_hold(key, on)
 
 
+def protect_restored(session: Session, store: BlobStore, policy: RetentionPolicy) -> int:
+    """Put Object Lock retentions and legal holds back on the blobs of closed and held files.
+
+    A restore writes blobs afresh, without the locks the originals had; this gives them the
+    same protection again. Returns the number of files protected.
+    """
+    now = utcnow()
+    protected = 0
+    for file, held in repository.protected_files(session):
+        keys = blob_keys(session, file.id)
+        due = file_due_on(file, policy)
+        if due is not None and lock_until(due) > now:
+            _lock_blobs(store, keys, lock_until(due), policy)
+        if held:
+            _set_legal_holds(store, keys, True)
+        protected += 1
+    return protected
+
+
 def retention_of(
     session: Session, principal: Principal, policy: RetentionPolicy, file_id: uuid.UUID
 ) -> FileRetention:

@@ -160,7 +160,8 @@ def restore(
         typer.echo(f"PROBLEM: {problem}", err=True)
     typer.echo(
         f"restored backup {report.name}: {report.blobs} blobs, {report.bytes_restored} bytes, "
-        f"{len(report.reapplied)} disposals re-applied, audit chain "
+        f"{len(report.reapplied)} disposals re-applied, {report.protected_files} closed or held "
+        f"files locked again, audit chain "
         f"{'ok' if report.audit_ok else 'BROKEN'} ({report.audit_events} events)"
     )
     if report.problems:

@@ -40,6 +40,8 @@ from eakte.errors import Conflict, DomainError, InvalidInput
 from eakte.files.models import FileStatus
 from eakte.settings import Settings
 from retention.models import DisposalAction, DisposalRecord, DisposalRun
+from retention.rules import RetentionPolicy
+from retention.service import protect_restored
 from storage import BlobNotFound, BlobStore, ChunkStream
 
 log = logging.getLogger(__name__)
@@ -413,6 +415,7 @@ class RestoreReport:
     audit_ok: bool = False
     problems: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    protected_files: int = 0
 
 
 def _store_is_empty(store: BlobStore) -> bool:
@@ -489,6 +492,11 @@ def restore_backup(
         with unit_of_work(factory) as session:
             for rec, run in later:
                 report.reapplied.append(_reapply(session, rec, run, withheld))
+            # Restored blobs come without the Object Lock retentions and legal holds the
+            # originals had; closed and held files get them back before anyone else writes.
+            report.protected_files = protect_restored(
+                session, store, RetentionPolicy.from_settings(settings)
+            )
             record(
                 session,
                 SYSTEM,

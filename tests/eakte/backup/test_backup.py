@@ -8,6 +8,7 @@ import os
 from datetime import date
 from typing import Any
 
+import pytest
 from click.testing import Result
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -20,6 +21,7 @@ from eakte.backup.service import BLOBS
 from eakte.backup.target import open_target, read_manifest
 from eakte.cli import app as cli
 from eakte.db import make_engine, make_session_factory, unit_of_work
+from storage import BlobLocked
 from tests import factories
 from tests.conftest import Api, make_settings
 from tests.eakte.backup.conftest import Installation, Place
@@ -280,3 +282,33 @@ def test_disposal_by_the_command_line_is_registered_and_reapplied(
     restored = run(installation.env(place), "backup", "restore", installation.target_url)
     assert restored.exit_code == 0, restored.output
     assert f"re-applied disposal: {doomed['reference']} (destroyed" in restored.output
+
+
+def test_restored_blobs_of_closed_and_held_files_are_locked_again(
+    installation: Installation, source_api: Api
+) -> None:
+    api = source_api
+    o = office(api)
+    plan = factories.plan_item(api, retention_years=5, archive_value="V")
+    closed, closed_docs = file_with_documents(api, o, plan["code"], documents=1)
+    close(api, o, closed["id"])  # due in five years and some months
+    held, held_docs = file_with_documents(api, o, plan["code"], documents=1)
+    r = api.client.post(f"/api/v1/retention/files/{held['id']}/holds",
+                        json={"reason": "Prüfung", "owner": "Rechnungsprüfung"}, headers=o.anna)
+    assert r.status_code == 201, r.text
+    created = run(installation.env(installation.source), "backup", "create", "--to",
+                  installation.target_url)
+    assert created.exit_code == 0, created.output
+
+    place = installation.empty()
+    restored = run(installation.env(place), "backup", "restore", installation.target_url)
+    assert restored.exit_code == 0, restored.output
+    assert "2 closed or held files locked again" in restored.output
+
+    stats = {b.key.split("/")[1]: place.store.stat(b.key) for b in place.store.list("docs/")}
+    closed_blob = stats[closed_docs[0]["id"]]
+    assert closed_blob.retain_until is not None
+    assert closed_blob.retain_until.year >= date.today().year + 5
+    assert stats[held_docs[0]["id"]].legal_hold
+    with pytest.raises(BlobLocked):
+        place.store.delete(next(b.key for b in place.store.list(f"docs/{closed_docs[0]['id']}/")))
