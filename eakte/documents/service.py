@@ -170,6 +170,15 @@ def _new_version(
     return version
 
 
+def _check_process(session: Session, file: File, process_id: uuid.UUID | None) -> None:
+    """A document's process, if it names one, must belong to the document's file."""
+    if process_id is None:
+        return
+    process = session.get(Process, process_id)
+    if process is None or process.file_id != file.id:
+        raise InvalidInput(f"process {process_id} is not part of file {file.reference}")
+
+
 def check_can_add(
     session: Session, principal: Principal, file_id: uuid.UUID, *, lock: bool = False
 ) -> File:
@@ -189,10 +198,7 @@ def add_document(
     """Record a new document with its first version in a file."""
     # Locked so that closing the file cannot miss this version's Object Lock.
     file = check_can_add(session, principal, file_id, lock=True)
-    if meta.process_id is not None:
-        process = session.get(Process, meta.process_id)
-        if process is None or process.file_id != file.id:
-            raise InvalidInput(f"process {meta.process_id} is not part of file {file.reference}")
+    _check_process(session, file, meta.process_id)
     if meta.sender_contact_id is not None and session.get(Contact, meta.sender_contact_id) is None:
         raise InvalidInput(f"contact {meta.sender_contact_id} does not exist")
     document = Document(
@@ -283,12 +289,7 @@ def update_document(
     document = get_document(session, principal, document_id, Permission.DOCUMENT_WRITE)
     file = files.get_writable_file(session, principal, document.file_id, Permission.DOCUMENT_WRITE)
     changes = data.model_dump(exclude_unset=True)
-    if "process_id" in changes and changes["process_id"] is not None:
-        process = session.get(Process, changes["process_id"])
-        if process is None or process.file_id != file.id:
-            raise InvalidInput(
-                f"process {changes['process_id']} is not part of file {file.reference}"
-            )
+    _check_process(session, file, changes.get("process_id"))
     for name, value in changes.items():
         setattr(document, name, value.value if hasattr(value, "value") else value)
     files.touch(file)
@@ -435,10 +436,7 @@ def add_paper_document(
 ) -> Document:
     """Record a paper-only document of a hybrid file: what it is and where the paper lies."""
     file = check_can_add(session, principal, file_id)
-    if data.process_id is not None:
-        process = session.get(Process, data.process_id)
-        if process is None or process.file_id != file.id:
-            raise InvalidInput(f"process {data.process_id} is not part of file {file.reference}")
+    _check_process(session, file, data.process_id)
     document = Document(
         file_id=file.id,
         process_id=data.process_id,
