@@ -5,7 +5,8 @@ audit chain locks its single head row until the commit; with one transaction per
 calls queued behind that lock (and, in Python, behind each other for the interpreter
 lock while holding it). The auditor collects the audit events of the calls that arrive
 while the previous batch commits and appends them in one transaction: one lock, one
-commit, and the pop-ups of the batch are published right after that commit.
+commit, and the pop-ups of the batch are published right after that commit. On
+PostgreSQL a batch is one autocommit statement (`eakte.audit.postgres`): one round trip.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from psycopg import OperationalError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cti_bridge import service
-from eakte.db import make_engine, make_session_factory, on_commit, unit_of_work
+from eakte.audit.postgres import PostgresAppender
+from eakte.audit.service import record_pending
+from eakte.db import make_engine, on_commit, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ class PopAuditor:
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
-        self._own_factory: sessionmaker[Session] | None = None
+        self._appender: PostgresAppender | None = None
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -49,22 +53,22 @@ class PopAuditor:
         """Start the writer thread (on PostgreSQL with a connection of its own)."""
         engine: Engine = self.session_factory.kw["bind"]
         if engine.dialect.name == "postgresql":
-            # The chain head row stays locked until the commit returns. Not waiting for
-            # the WAL flush keeps that short; the price: a crash of the database server
-            # may lose the pop-up audit events of the last fraction of a second (whole
-            # transactions: the head and its events are lost or kept together, so the
-            # chain never breaks or forks). Their pop-ups may have been shown; the calls
-            # remain in the PBX's records. The setting applies to this connection only,
-            # which writes nothing but these events. No ping per batch (a round trip
-            # under the lock's queue): a dropped connection fails one batch, retried.
+            # Not waiting for the WAL flush keeps each batch short; the price: a crash of
+            # the database server may lose the pop-up audit events of the last fraction
+            # of a second (whole statements: the head and its events are lost or kept
+            # together, so the chain never breaks or forks). Their pop-ups may have been
+            # shown; the calls remain in the PBX's records. The setting applies to this
+            # connection only, which writes nothing but these events. No ping per batch
+            # (a round trip): a dropped connection fails one attempt, which is retried.
             own = make_engine(
                 engine.url.render_as_string(hide_password=False),
                 pool_size=1,
                 max_overflow=0,
                 pool_pre_ping=False,
+                isolation_level="AUTOCOMMIT",
                 connect_args={"options": "-c synchronous_commit=off"},
             )
-            self._own_factory = make_session_factory(own)
+            self._appender = PostgresAppender(own)
         self._queue = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._run, args=(self._queue,), name="cti-pop-audit", daemon=True
@@ -77,9 +81,9 @@ class PopAuditor:
         if thread is not None:
             self._queue.put(None)
             thread.join(timeout=30)
-        if self._own_factory is not None:
-            self._own_factory.kw["bind"].dispose()
-            self._own_factory = None
+        if self._appender is not None:
+            self._appender.engine.dispose()
+            self._appender = None
 
     def submit(self, audit: service.PopAudit, publish: Callable[[], None]) -> Future[None]:
         """Queue an audit event; `publish` runs once it has committed, then the future is done."""
@@ -114,8 +118,8 @@ class PopAuditor:
         try:
             try:
                 self._append(batch)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
+            except (DBAPIError, OperationalError) as exc:
+                if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
                     raise
                 self._append(batch)  # the server dropped the connection; a fresh one
         except Exception as exc:
@@ -127,7 +131,14 @@ class PopAuditor:
             item.done.set_result(None)
 
     def _append(self, batch: list[_Item]) -> None:
-        with unit_of_work(self._own_factory or self.session_factory) as session:
+        """Append the batch's events; each pop-up is published once they have committed."""
+        events = [service.pop_event(item.audit) for item in batch]
+        if self._appender is not None:
+            self._appender.append(events)
             for item in batch:
-                service.audit_pop(session, item.audit)
+                item.publish()
+            return
+        with unit_of_work(self.session_factory) as session:
+            record_pending(session, events)
+            for item in batch:
                 on_commit(session, item.publish)

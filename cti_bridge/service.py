@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -14,7 +15,7 @@ from cti_bridge.events import CallEvent
 from cti_bridge.models import Extension
 from cti_bridge.numbers import caller_e164, is_withheld
 from cti_bridge.schemas import DesktopEnrolled, ExtensionIn
-from eakte.audit.service import record
+from eakte.audit.service import pending_event, record
 from eakte.auth.principal import Principal, Role
 from eakte.db import on_commit, utcnow
 from eakte.errors import Forbidden, InvalidInput, NotFound
@@ -56,12 +57,13 @@ class Pop:
     files: int
 
 
-def lookup(session: Session, settings: Settings, event: CallEvent) -> Pop:
+def lookup(find: repository.CallerFinder, settings: Settings, event: CallEvent) -> Pop:
     """Recognise the caller and list the open files the called clerk may see.
 
-    Files are limited to the org units of the clerk mapped to the extension; an
+    `find` runs `repository.caller_lookup` (or its PostgreSQL fast path). Files are
+    limited to the org units and clearance of the clerk mapped to the extension; an
     unmapped extension gets the contact but no files. The lookup only reads: the
-    disclosure's audit event is returned, for `audit_pop`. This is the hot path of
+    disclosure's audit event is returned, for `pop_event`. This is the hot path of
     every ringing call: one Core statement (contacts, files and the extension's
     mapping together) and the pop-up encoded once, in the shape of `PopEvent`, without ORM
     objects or model validation.
@@ -71,9 +73,7 @@ def lookup(session: Session, settings: Settings, event: CallEvent) -> Pop:
     files: list[dict[str, str]] = []
     clerk: str | None = None
     if e164 is not None:
-        rows = repository.caller_lookup(
-            session, e164, event.called_extension, settings.cti_max_files
-        )
+        rows = find(e164, event.called_extension, settings.cti_max_files)
         if rows:
             clerk = rows[0][5]
             # The first row is the contact of the most recently active visible file, or
@@ -119,10 +119,9 @@ def lookup(session: Session, settings: Settings, event: CallEvent) -> Pop:
     return Pop(event.called_extension, payload, audit, len(files))
 
 
-def audit_pop(session: Session, audit: PopAudit) -> None:
-    """Record that a pop-up showed a contact (and files) to the clerk of an extension."""
-    record(
-        session,
+def pop_event(audit: PopAudit) -> dict[str, Any]:
+    """The audit event of a pop-up that showed a contact (and files) to an extension's clerk."""
+    return pending_event(
         audit.actor,
         "cti.call_popped",
         "contact",

@@ -7,9 +7,9 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, select
+from sqlalchemy import Table, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from eakte.audit.models import AuditEvent, AuditHead
@@ -33,16 +33,25 @@ def record(
     Chaining at commit keeps the lock on the chain head as short as possible and
     means a rolled-back change leaves no audit row claiming it happened.
     """
-    subject = actor if isinstance(actor, str) else actor.subject
-    session.info.setdefault(_PENDING, []).append(
-        {
-            "actor": subject,
-            "action": action,
-            "object_type": object_type,
-            "object_id": str(object_id),
-            "details": details,
-        }
-    )
+    record_pending(session, [pending_event(actor, action, object_type, object_id, **details)])
+
+
+def record_pending(session: Session, events: Sequence[dict[str, Any]]) -> None:
+    """Note events made by `pending_event`; like `record`, they are chained at commit."""
+    session.info.setdefault(_PENDING, []).extend(events)
+
+
+def pending_event(
+    actor: Principal | str, action: str, object_type: str, object_id: object, **details: Any
+) -> dict[str, Any]:
+    """An audit event not yet chained (see `chain`)."""
+    return {
+        "actor": actor if isinstance(actor, str) else actor.subject,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "details": details,
+    }
 
 
 def event_hash(
@@ -79,12 +88,24 @@ def _append_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    # FOR UPDATE on the single head row serialises appends across processes on
-    # PostgreSQL; on SQLite the transaction already holds the write lock.
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one()
-    seq, prev = head.seq, head.hash
+    # Core statements, not ORM objects: appends run at every commit (and the CTI bridge
+    # appends a batch per burst of calls), so the chain head stays locked only for one
+    # SELECT, one multi-row INSERT and one UPDATE. FOR UPDATE on the single head row
+    # serialises appends across processes on PostgreSQL; on SQLite the transaction
+    # already holds the write lock.
+    head = cast(Table, AuditHead.__table__)
+    seq, prev = session.execute(
+        select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()
+    ).one()
+    rows = chain(pending, seq, prev)
+    session.execute(insert(cast(Table, AuditEvent.__table__)), rows)
+    last = rows[-1]
+    session.execute(update(head).where(head.c.id == 1).values(seq=last["seq"], hash=last["hash"]))
+
+
+def chain(pending: Sequence[dict[str, Any]], seq: int, prev: str) -> list[dict[str, Any]]:
+    """Rows of `audit_events` for pending events appended after event `seq` (hash `prev`)."""
+    rows = []
     for item in pending:
         seq += 1
         at = utcnow()
@@ -100,19 +121,18 @@ def _append_pending(session: Session) -> None:
             details,
             prev,
         )
-        session.add(
-            AuditEvent(
-                seq=seq,
-                at=at,
-                details=details,
-                prev_hash=prev,
-                hash=digest,
+        rows.append(
+            {
+                "seq": seq,
+                "at": at,
+                "details": details,
+                "prev_hash": prev,
+                "hash": digest,
                 **{k: item[k] for k in ("actor", "action", "object_type", "object_id")},
-            )
+            }
         )
         prev = digest
-    head.seq, head.hash = seq, prev
-    session.flush()
+    return rows
 
 
 @event.listens_for(Session, "before_commit")
