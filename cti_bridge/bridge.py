@@ -24,6 +24,7 @@ from cti_bridge.events import CallEvent, CallState
 from cti_bridge.publisher import Publisher
 from cti_bridge.schemas import WebhookResult
 from eakte.db import make_engine, unit_of_work
+from eakte.errors import Unavailable
 from eakte.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,13 @@ class Bridge:
             audited = self.auditor.submit(
                 pop.audit, lambda: self.publish(pop.extension, pop.payload)
             )
-            audited.result(timeout=AUDIT_TIMEOUT_SECONDS)
+            try:
+                audited.result(timeout=AUDIT_TIMEOUT_SECONDS)
+            except Exception as exc:
+                # Logged by the auditor; the PBX gets an answer it may retry.
+                raise Unavailable(
+                    "the pop-up was not shown: its audit event could not be written"
+                ) from exc
         return WebhookResult(
             call_id=event.call_id,
             published=True,

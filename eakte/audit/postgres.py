@@ -12,13 +12,14 @@ inserts the events only if the head moved:
     INSERT INTO audit_events ... SELECT ... WHERE EXISTS (SELECT 1 FROM head)
 
 If another writer appended meanwhile (or holds the row and then commits a new head), the
-UPDATE matches no row under READ COMMITTED's re-check, nothing is inserted, and the batch
-is chained again onto the head read afresh. The chain therefore never forks or gaps, as
-with the locking path; the two paths may run side by side.
+UPDATE matches no row under READ COMMITTED's re-check and nothing is inserted; the batch
+is then appended as the general path does, under the head's row lock. The chain
+therefore never forks or gaps, and the two paths may run side by side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -44,13 +45,6 @@ WHERE EXISTS (SELECT 1 FROM head)
 """
 _HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1"
 
-#: Give up after this many lost races in a row (each means another writer appended).
-MAX_ATTEMPTS = 50
-
-
-class ChainRace(RuntimeError):
-    """Other writers kept moving the head; the batch was not appended."""
-
 
 class PostgresAppender:
     """Appends batches of pending events (`service.pending_event`) in one round trip each.
@@ -71,28 +65,8 @@ class PostgresAppender:
         try:
             cursor = conn.cursor()
             try:
-                for _ in range(MAX_ATTEMPTS):
-                    if self._head is None:
-                        cursor.execute(_HEAD)
-                        row = cursor.fetchone()
-                        if row is None:
-                            raise RuntimeError("the audit chain head row is missing")
-                        self._head = (row[0], row[1])
-                    prev_seq, prev_hash = self._head
-                    rows = chain(pending, prev_seq, prev_hash)
-                    params = {
-                        "seq": rows[-1]["seq"],
-                        "hash": rows[-1]["hash"],
-                        "prev_seq": prev_seq,
-                        "prev_hash": prev_hash,
-                        "events": json.dumps(rows, default=_iso, ensure_ascii=False),
-                    }
-                    cursor.execute(_APPEND, params, prepare=True)  # type: ignore[call-arg]
-                    if cursor.rowcount == len(rows):
-                        self._head = (rows[-1]["seq"], rows[-1]["hash"])
-                        return
-                    self._head = None  # another writer appended: read the head again
-                raise ChainRace(f"the audit head moved {MAX_ATTEMPTS} times in a row")
+                if not self._try_append(cursor, pending):
+                    self._append_locked(cursor, pending)
             finally:
                 cursor.close()
         except BaseException:
@@ -102,6 +76,54 @@ class PostgresAppender:
             raise
         finally:
             conn.close()
+
+    def _try_append(self, cursor: Any, pending: Sequence[dict[str, Any]]) -> bool:
+        """One statement onto the head last seen; False if another writer moved it."""
+        if self._head is None:
+            cursor.execute(_HEAD)
+            self._head = _head_of(cursor)
+        if self._send(cursor, pending, *self._head):
+            return True
+        self._head = None
+        return False
+
+    def _append_locked(self, cursor: Any, pending: Sequence[dict[str, Any]]) -> None:
+        # Lost the race: under contention, take the head's lock as the general path does,
+        # so a busy chain cannot starve this writer.
+        cursor.execute("BEGIN")
+        try:
+            cursor.execute(_HEAD + " FOR UPDATE")
+            if not self._send(cursor, pending, *_head_of(cursor)):
+                raise RuntimeError("the locked audit head moved")
+            cursor.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):  # a broken connection is discarded anyway
+                cursor.execute("ROLLBACK")
+            raise
+
+    def _send(
+        self, cursor: Any, pending: Sequence[dict[str, Any]], prev_seq: int, prev_hash: str
+    ) -> bool:
+        rows = chain(pending, prev_seq, prev_hash)
+        params = {
+            "seq": rows[-1]["seq"],
+            "hash": rows[-1]["hash"],
+            "prev_seq": prev_seq,
+            "prev_hash": prev_hash,
+            "events": json.dumps(rows, default=_iso, ensure_ascii=False),
+        }
+        cursor.execute(_APPEND, params, prepare=True)
+        if cursor.rowcount != len(rows):
+            return False
+        self._head = (rows[-1]["seq"], rows[-1]["hash"])
+        return True
+
+
+def _head_of(cursor: Any) -> tuple[int, str]:
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the audit chain head row is missing")
+    return int(row[0]), str(row[1])
 
 
 def _iso(value: Any) -> str:
