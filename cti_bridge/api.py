@@ -9,8 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.orm import Session
 
-from cti_bridge import service, webhook
+from cti_bridge import keys, service, webhook
 from cti_bridge.bridge import Bridge
 from cti_bridge.events import CallEvent
 from cti_bridge.models import Extension
@@ -18,6 +19,7 @@ from cti_bridge.schemas import (
     EXTENSION_PATTERN,
     DesktopEnroll,
     DesktopEnrolled,
+    DesktopOut,
     ExtensionIn,
     ExtensionOut,
     WebhookResult,
@@ -38,6 +40,7 @@ from eakte.pages.auth import bearer_of, principal_from_credential, signed_in_pri
 router = APIRouter(tags=["cti"])
 
 ExtensionPath = Annotated[str, Path(pattern=EXTENSION_PATTERN)]
+DesktopPath = Annotated[str, Path(pattern=f"^{keys.DESKTOP_ID}$")]
 SSE_KEEPALIVE_SECONDS = 15.0
 
 
@@ -188,6 +191,18 @@ def unmap_extension(
     return service.unmap_extension(session, principal, number)
 
 
+def _reload_keys_after_commit(request: Request, session: Session) -> None:
+    """Have this process's publisher re-read the enrolled keys right after the commit."""
+    bridge: Bridge | None = getattr(request.app.state, "cti_bridge", None)
+    if bridge is not None and bridge.running:
+        # Runs after the key file is written or removed (callbacks keep their order), so
+        # the change takes effect at once instead of after the next directory poll.
+        def reload() -> None:
+            bridge.publisher.reload_keys(force=True)
+
+        on_commit(session, reload)
+
+
 @router.post(
     "/api/v1/cti/desktops", status_code=status.HTTP_201_CREATED, response_model=DesktopEnrolled
 )
@@ -200,12 +215,29 @@ def enroll_desktop(
 ) -> DesktopEnrolled:
     """Enroll a desktop agent's CURVE public key (clerk); returns the bridge's key."""
     enrolled = service.enroll_desktop(session, principal, settings, data.public_key, data.name)
-    bridge: Bridge | None = getattr(request.app.state, "cti_bridge", None)
-    if bridge is not None and bridge.running:
-        # Runs after the key file is written (callbacks keep their order), so the new
-        # desktop may connect at once instead of after the next directory poll.
-        def reload() -> None:
-            bridge.publisher.reload_keys(force=True)
-
-        on_commit(session, reload)
+    _reload_keys_after_commit(request, session)
     return enrolled
+
+
+@router.get("/api/v1/cti/desktops", response_model=list[DesktopOut])
+def list_desktops(principal: PrincipalDep, settings: SettingsDep) -> list[keys.Desktop]:
+    """The enrolled desktop agents: a clerk's own, every one for an admin."""
+    return service.list_desktops(principal, settings)
+
+
+@router.delete("/api/v1/cti/desktops/{desktop_id}", response_model=DesktopOut)
+def withdraw_desktop(
+    request: Request,
+    desktop_id: DesktopPath,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> keys.Desktop:
+    """Withdraw an enrolled desktop (the clerk who enrolled it, or an admin).
+
+    Takes effect for a desktop that is connected right now, too: the bridge drops every
+    connection and the others reconnect within a moment.
+    """
+    withdrawn = service.withdraw_desktop(session, principal, settings, desktop_id)
+    _reload_keys_after_commit(request, session)
+    return withdrawn

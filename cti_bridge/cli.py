@@ -121,3 +121,47 @@ def desk_enroll(
     except DeskError as exc:
         raise _fail(str(exc), CtiExit.INPUT) from None
     typer.echo(f"enrolled as {config.desktop_id}; the bridge is {config.endpoint}")
+
+
+@desk_app.command("list")
+def desk_list(
+    server: Annotated[str, typer.Option(help="address of eakte, e.g. https://akte.example.org")],
+    token: Annotated[str, typer.Option(help="your token (as for the API)")],
+) -> None:
+    """List the enrolled desktops: your own, or every one with an admin's token."""
+    from cti_bridge.desk import DeskError, list_desktops
+
+    try:
+        desktops = list_desktops(server, token)
+    except DeskError as exc:
+        raise _fail(str(exc), CtiExit.INPUT) from None
+    for desktop in desktops:
+        by = desktop.get("enrolled_by") or "-"
+        typer.echo(f"{desktop['id']}\t{by}\t{desktop.get('enrolled_at') or '-'}")
+
+
+@desk_app.command("withdraw")
+def desk_withdraw(
+    server: Annotated[str, typer.Option(help="address of eakte, e.g. https://akte.example.org")],
+    token: Annotated[str, typer.Option(help="your token (as for the API)")],
+    desktop_id: Annotated[
+        str | None,
+        typer.Argument(metavar="ID", help="the desktop to withdraw; default: this desktop"),
+    ] = None,
+    desk_dir: Annotated[Path | None, typer.Option(help="where the enrollment is kept")] = None,
+) -> None:
+    """Withdraw an enrolled desktop (yours, or any with an admin's token).
+
+    The bridge refuses its key from then on, and cuts it off if it is connected.
+    Withdrawing this desktop also deletes its local enrollment.
+    """
+    from cti_bridge.desk import DeskError, load_config, withdraw
+
+    target = desk_dir or Settings().desk_dir
+    try:
+        if desktop_id is None:
+            desktop_id = load_config(target).desktop_id
+        withdraw(server, token, desktop_id, target)
+    except DeskError as exc:
+        raise _fail(str(exc), CtiExit.INPUT) from None
+    typer.echo(f"withdrawn {desktop_id}")

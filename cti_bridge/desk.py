@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import zmq
@@ -58,24 +59,41 @@ def save_config(desk_dir: Path, config: DeskConfig) -> Path:
     return path
 
 
-def enroll(server: str, token: str, desk_dir: Path, name: str = "desktop") -> DeskConfig:
-    """Create a keypair, register its public key with the bridge, save the enrollment."""
-    public, secret = zmq.curve_keypair()
+def _call(
+    method: str, server: str, path: str, token: str, expected: int, refused: str, **kw: Any
+) -> httpx.Response:
+    """One request to eakte's API; DeskError (with the problem's detail) unless `expected`."""
     try:
-        response = httpx.post(
-            server.rstrip("/") + "/api/v1/cti/desktops",
-            json={"public_key": public.decode(), "name": name},
+        response = httpx.request(
+            method,
+            server.rstrip("/") + path,
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
+            **kw,
         )
     except httpx.HTTPError as exc:
         raise DeskError(f"cannot reach {server}: {exc}") from None
-    if response.status_code != 201:
+    if response.status_code != expected:
         try:
             detail = response.json().get("detail", response.text)
         except ValueError:
             detail = response.text
-        raise DeskError(f"enrollment refused ({response.status_code}): {detail}")
+        raise DeskError(f"{refused} ({response.status_code}): {detail}")
+    return response
+
+
+def enroll(server: str, token: str, desk_dir: Path, name: str = "desktop") -> DeskConfig:
+    """Create a keypair, register its public key with the bridge, save the enrollment."""
+    public, secret = zmq.curve_keypair()
+    response = _call(
+        "POST",
+        server,
+        "/api/v1/cti/desktops",
+        token,
+        201,
+        "enrollment refused",
+        json={"public_key": public.decode(), "name": name},
+    )
     body = response.json()
     config = DeskConfig(
         endpoint=body["endpoint"],
@@ -86,6 +104,34 @@ def enroll(server: str, token: str, desk_dir: Path, name: str = "desktop") -> De
     )
     save_config(desk_dir, config)
     return config
+
+
+def list_desktops(server: str, token: str) -> list[dict[str, Any]]:
+    """The enrolled desktops the token may see (a clerk's own, every one for an admin)."""
+    response = _call("GET", server, "/api/v1/cti/desktops", token, 200, "listing refused")
+    desktops: list[dict[str, Any]] = response.json()
+    return desktops
+
+
+def withdraw(server: str, token: str, desktop_id: str, desk_dir: Path | None = None) -> None:
+    """Withdraw an enrolled desktop; forget the local enrollment if it was this desktop's."""
+    _call(
+        "DELETE",
+        server,
+        f"/api/v1/cti/desktops/{quote(desktop_id, safe='')}",
+        token,
+        200,
+        "withdrawal refused",
+    )
+    if desk_dir is None:
+        return
+    try:
+        mine = load_config(desk_dir).desktop_id == desktop_id
+    except DeskError:
+        return
+    if mine:
+        # The keypair can no longer connect; without it `eakte desk` says so plainly.
+        (desk_dir / CONFIG_NAME).unlink(missing_ok=True)
 
 
 class DeskAgent:

@@ -8,10 +8,24 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, Integer, Row, Select, bindparam, case, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Integer,
+    Row,
+    ScalarSelect,
+    Select,
+    SQLColumnExpression,
+    bindparam,
+    case,
+    func,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from cti_bridge.models import Extension
+from eakte.auth.principal import CLEARANCE_LEVELS
 from eakte.contacts.models import Contact, ContactPhone
 from eakte.files.models import File, FileContact, FileStatus
 from eakte.orgunits.models import OrgUnit
@@ -51,15 +65,20 @@ def contacts_by_phone(session: Session, e164: str) -> Sequence[Row[uuid.UUID, st
 
 
 def open_files_of(
-    session: Session, contact_ids: Sequence[uuid.UUID], units: Sequence[str], limit: int
+    session: Session,
+    contact_ids: Sequence[uuid.UUID],
+    units: Sequence[str],
+    clearance: str,
+    limit: int,
 ) -> Sequence[Row[uuid.UUID, str, str, datetime, uuid.UUID]]:
-    """Open files of the contacts in the given org units, most recently active first.
+    """Open files of the contacts in the given org units up to a clearance, most recent first.
 
     Returns (file id, reference, title, last activity, contact id) rows; a file linked to
     the contact in several roles appears once per role, so callers de-duplicate.
     """
-    if not contact_ids or not units:
+    if not contact_ids or not units or clearance not in CLEARANCE_LEVELS:
         return []
+    levels = CLEARANCE_LEVELS[: CLEARANCE_LEVELS.index(clearance) + 1]
     unit_ids = select(OrgUnit.id).where(OrgUnit.code.in_(sorted(units))).scalar_subquery()
     stmt = (
         select(File.id, File.reference, File.title, File.last_activity_at, FileContact.contact_id)
@@ -68,6 +87,7 @@ def open_files_of(
             FileContact.contact_id.in_(list(contact_ids)),
             File.org_unit_id.in_(unit_ids),
             File.status == FileStatus.OPEN.value,
+            File.confidentiality.in_(levels),
         )
         .order_by(File.last_activity_at.desc(), File.id)
         .limit(limit * 3)
@@ -86,6 +106,22 @@ def _unit_codes(dialect: str) -> Select[tuple[str]]:
         .select_from(Extension)
         .join(codes, true())
         .where(Extension.extension == bindparam("extension"))
+    )
+
+
+def _level_rank(level: SQLColumnExpression[str], unknown: int) -> ColumnElement[int]:
+    """The position of a confidentiality level in CLEARANCE_LEVELS; `unknown` for others."""
+    ranks = {name: rank for rank, name in enumerate(CLEARANCE_LEVELS)}
+    return case(ranks, value=level, else_=unknown)
+
+
+def _cleared_rank() -> ScalarSelect[int]:
+    """The rank of the extension's clearance; NULL (nothing cleared) if it is unmapped."""
+    # An unknown clearance counts as the lowest level, as for a principal's token.
+    return (
+        select(_level_rank(Extension.clearance, unknown=0))
+        .where(Extension.extension == bindparam("extension"))
+        .scalar_subquery()
     )
 
 
@@ -109,7 +145,12 @@ def _caller_lookup_statement(dialect: str) -> Select[Any]:
             File.last_activity_at,
         )
         .join(File, File.id == FileContact.file_id)
-        .where(File.status == FileStatus.OPEN.value, File.org_unit_id.in_(unit_ids))
+        .where(
+            File.status == FileStatus.OPEN.value,
+            File.org_unit_id.in_(unit_ids),
+            # A file of an unknown level ranks above every clearance: never shown.
+            _level_rank(File.confidentiality, unknown=len(CLEARANCE_LEVELS)) <= _cleared_rank(),
+        )
         .subquery()
     )
     clerk = (

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from eakte.auth.principal import CLEARANCE_LEVELS
 
 EXTENSION_PATTERN = r"^[0-9A-Za-z*#+_.-]{1,40}$"
 
@@ -32,10 +34,22 @@ class WebhookResult(BaseModel):
 
 
 class ExtensionIn(BaseModel):
-    """Who answers an extension, and in which org units that clerk works."""
+    """Who answers an extension, in which org units that clerk works, and their clearance."""
 
     subject: str = Field(min_length=1, max_length=200)
     units: list[str] = Field(min_length=1, max_length=50)
+    clearance: str = Field(
+        default=CLEARANCE_LEVELS[0],
+        description="the highest confidentiality of files the pop-up may list",
+        json_schema_extra={"enum": list(CLEARANCE_LEVELS)},
+    )
+
+    @field_validator("clearance")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value not in CLEARANCE_LEVELS:
+            raise ValueError(f"clearance must be one of {', '.join(CLEARANCE_LEVELS)}")
+        return value
 
 
 class ExtensionOut(BaseModel):
@@ -47,6 +61,7 @@ class ExtensionOut(BaseModel):
     extension: str
     subject: str
     units: list[str]
+    clearance: str
     updated_at: datetime
     updated_by: str
 
@@ -64,6 +79,18 @@ class DesktopEnrolled(BaseModel):
     id: str
     endpoint: str
     server_public_key: str
+
+
+class DesktopOut(BaseModel):
+    """An enrolled desktop; `enrolled_by` is null for keys placed in the directory by hand."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    public_key: str
+    enrolled_by: str | None
+    enrolled_at: datetime | None
 
 
 class PopFile(BaseModel):

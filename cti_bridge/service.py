@@ -1,4 +1,4 @@
-"""Use cases of the CTI bridge: look up a caller, map extensions, enroll desktops."""
+"""Use cases of the CTI bridge: look up callers, map extensions, enroll and withdraw desktops."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def list_extensions(session: Session, principal: Principal) -> Sequence[Extensio
 def map_extension(
     session: Session, principal: Principal, number: str, data: ExtensionIn
 ) -> Extension:
-    """Create or change who answers an extension (admin)."""
+    """Create or change who answers an extension, in which units and up to which level (admin)."""
     _require_admin(principal)
     units = sorted({u.strip() for u in data.units if u.strip()})
     if not units:
@@ -151,7 +151,7 @@ def map_extension(
     if row is None:
         row = Extension(extension=number, subject=data.subject, units=units)
         session.add(row)
-    row.subject, row.units = data.subject, units
+    row.subject, row.units, row.clearance = data.subject, units, data.clearance
     row.updated_at, row.updated_by = utcnow(), principal.subject
     session.flush()
     record(
@@ -163,6 +163,7 @@ def map_extension(
         extension=number,
         subject=data.subject,
         units=units,
+        clearance=data.clearance,
     )
     return row
 
@@ -201,6 +202,9 @@ def enroll_desktop(
     key = keys.check_public_key(public_key)
     server_public, _ = keys.server_keys(settings.cti_key_dir)
     desktop_id = f"{name}-{uuid.uuid4().hex[:12]}"
+    if not keys.valid_desktop_id(desktop_id):
+        # Checked here, not when the key file is written after the commit.
+        raise InvalidInput("name may hold letters, digits, '.', '_' and '-' only")
     record(
         session,
         principal,
@@ -209,10 +213,12 @@ def enroll_desktop(
         desktop_id,
         public_key=public_key,
     )
-    key_dir = settings.cti_key_dir
+    key_dir, enrolled_at = settings.cti_key_dir, utcnow()
 
     def register() -> None:
-        keys.write_desktop_key(key_dir, desktop_id, key, principal.subject)
+        keys.write_desktop_key(
+            key_dir, desktop_id, key, principal.subject, name=name, enrolled_at=enrolled_at
+        )
 
     on_commit(session, register)
     return DesktopEnrolled(
@@ -220,3 +226,48 @@ def enroll_desktop(
         endpoint=settings.cti_public_endpoint or settings.cti_pub_endpoint,
         server_public_key=server_public.decode(),
     )
+
+
+def list_desktops(principal: Principal, settings: Settings) -> list[keys.Desktop]:
+    """The enrolled desktops: a clerk's own, or every one for an admin."""
+    desktops = keys.enrolled_desktops(settings.cti_key_dir)
+    if Role.ADMIN in principal.roles:
+        return desktops
+    if Role.CLERK not in principal.roles:
+        raise Forbidden("only clerks and admins list desktop agents")
+    return [d for d in desktops if d.enrolled_by == principal.subject]
+
+
+def withdraw_desktop(
+    session: Session, principal: Principal, settings: Settings, desktop_id: str
+) -> keys.Desktop:
+    """Withdraw an enrolled desktop (the clerk who enrolled it, or an admin).
+
+    The key file is removed once the audit event has committed. That refuses the key at
+    its next CURVE handshake; the publisher drops open connections when its set of keys
+    shrinks (see `Publisher.reload_keys`), so a desktop that is connected now is cut
+    off too.
+    """
+    desktop = keys.desktop(settings.cti_key_dir, desktop_id)
+    if desktop is None:
+        raise NotFound(f"desktop {desktop_id} is not enrolled")
+    if Role.ADMIN not in principal.roles and not (
+        Role.CLERK in principal.roles and desktop.enrolled_by == principal.subject
+    ):
+        raise Forbidden("only the clerk who enrolled a desktop, or an admin, withdraws it")
+    record(
+        session,
+        principal,
+        "cti.desktop_withdrawn",
+        "cti_desktop",
+        desktop.id,
+        public_key=desktop.public_key,
+        enrolled_by=desktop.enrolled_by,
+    )
+    key_dir = settings.cti_key_dir
+
+    def withdraw() -> None:
+        keys.remove_desktop_key(key_dir, desktop.id)
+
+    on_commit(session, withdraw)
+    return desktop
