@@ -72,7 +72,7 @@ def store_original(
     buffered = io.BufferedReader(stream, 1024 * 1024) if isinstance(stream, io.RawIOBase) \
         else stream
     try:
-        result = store.put(key, buffered, max_size=max_size)
+        result = store.put(key, buffered, max_size=max_size, new_key=True)
     except BlobTooLarge:
         raise PayloadTooLarge(f"the upload exceeds the limit of {max_size} bytes") from None
     return StoredOriginal(item_id, key, result.size, result.sha256)

@@ -147,11 +147,14 @@ class BlobStore(Protocol):
         *,
         max_size: int | None = None,
         content_type: str = "application/octet-stream",
+        new_key: bool = False,
     ) -> PutResult:
         """Store the stream under key, chunk by chunk, and return its size and SHA-256.
 
         Raises BlobTooLarge (and stores nothing) past `max_size` bytes, and BlobLocked if the
-        key exists and is under retention or legal hold.
+        key exists and is under retention or legal hold. `new_key=True` is the caller's
+        word that the key was never used (it names a UUID made for this content), so the
+        store need not look for content to replace.
         """
         ...
 

@@ -91,10 +91,12 @@ class FilesystemStore:
         *,
         max_size: int | None = None,
         content_type: str = "application/octet-stream",
+        new_key: bool = False,
     ) -> PutResult:
         """Store the stream under key via a fsynced temp file and an atomic rename.
 
         `content_type` is accepted for the protocol and not stored: files carry no type.
+        `new_key` changes nothing here: the check for an existing file costs no round trip.
         """
         validate_key(key)
         if max_size is not None and max_size < 0:

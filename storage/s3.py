@@ -193,12 +193,16 @@ class S3Store:
         *,
         max_size: int | None = None,
         content_type: str = "application/octet-stream",
+        new_key: bool = False,
     ) -> PutResult:
-        """Upload the stream as a multipart upload and remove the key's older versions."""
+        """Upload the stream as a multipart upload and remove the key's older versions.
+
+        With `new_key` there are no older versions to look for: one request less.
+        """
         validate_key(key)
         if max_size is not None and max_size < 0:
             raise ValueError(f"max_size must not be negative, got {max_size}")
-        before = self._versions(key)
+        before = [] if new_key else self._versions(key)
         now = now_utc()
         # S3 itself would accept a new version on top of a locked one; the contract says a
         # locked key keeps its content, so refuse here.

@@ -108,7 +108,7 @@ def store_content(
     capture = _HeadCapture(stream)
     try:
         result: PutResult = store.put(
-            key, io.BufferedReader(capture, 1024 * 1024), max_size=max_size
+            key, io.BufferedReader(capture, 1024 * 1024), max_size=max_size, new_key=True
         )
     except BlobTooLarge:
         raise PayloadTooLarge(f"the upload exceeds the limit of {max_size} bytes") from None
