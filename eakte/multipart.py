@@ -3,10 +3,18 @@
 Starlette's `request.form()` spools whole files before the route runs. Here the
 file part is handed to a blob store as it arrives, so a 2 GB upload passes
 through in chunks and never sits in memory or in a temporary file.
+
+While the store writes (a blocking call in a worker thread), a task on the event loop
+keeps reading the body into a bounded buffer (`READ_AHEAD` bytes): receiving from the
+client overlaps with sending to the store, and the worker takes what has arrived in
+large pieces, with one hop between thread and event loop per piece rather than per
+network read.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
@@ -22,6 +30,10 @@ T = TypeVar("T")
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 50
+#: File bytes received ahead of the store; bounds memory per upload.
+READ_AHEAD = 8 * 1024 * 1024
+#: At most this much is handed to the worker thread at once.
+MAX_PIECE = 1024 * 1024
 
 
 class MultipartStream:
@@ -58,6 +70,9 @@ class MultipartStream:
         self._file_done = False
         self._buffer = bytearray()
         self._body_done = False
+        self._arrived = asyncio.Event()  # set when data, the end or an error is there
+        self._taken = asyncio.Event()  # set when the reader made room in the buffer
+        self._failure: BaseException | None = None
 
     # -- parser callbacks -------------------------------------------------------------------
     def _on_part_begin(self) -> None:
@@ -127,14 +142,36 @@ class MultipartStream:
         if not self._file_seen:
             raise InvalidInput("the form has no file part (a field with a filename)")
 
+    async def read_ahead(self) -> None:
+        """Receive the file part into the buffer, never more than READ_AHEAD bytes ahead.
+
+        Runs as a task beside the reader; an error (bad framing, the client went away)
+        is kept for `read_chunk` to raise.
+        """
+        try:
+            while not self._file_done:
+                if self._body_done:
+                    raise BadRequest("the request body ended inside the file part")
+                while len(self._buffer) >= READ_AHEAD:
+                    self._taken.clear()
+                    await self._taken.wait()
+                await self._feed()
+                self._arrived.set()
+        except Exception as exc:
+            self._failure = exc
+        finally:
+            self._arrived.set()
+
     async def read_chunk(self) -> bytes:
-        """The next piece of the file part; b"" at its end."""
+        """The next piece of the file part (what has arrived, up to MAX_PIECE); b"" at its end."""
         while not self._buffer and not self._file_done:
-            if self._body_done:
-                raise BadRequest("the request body ended inside the file part")
-            await self._feed()
-        chunk = bytes(self._buffer)
-        self._buffer.clear()
+            if self._failure is not None:
+                raise self._failure
+            self._arrived.clear()
+            await self._arrived.wait()
+        chunk = bytes(self._buffer[:MAX_PIECE])
+        del self._buffer[:MAX_PIECE]
+        self._taken.set()
         return chunk
 
     async def finish(self) -> None:
@@ -180,7 +217,16 @@ async def receive_upload(
     """
     form = MultipartStream(request)
     await form.until_file()
-    result = await anyio.to_thread.run_sync(lambda: consume(form.file_reader(), form.filename))
+    receiving = asyncio.create_task(form.read_ahead())
+    try:
+        result = await anyio.to_thread.run_sync(
+            lambda: consume(form.file_reader(), form.filename)
+        )
+    finally:
+        # Done if the file was read to its end; otherwise the store gave up early.
+        receiving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await receiving
     try:
         await form.finish()
     except BaseException:
