@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from eakte.audit.service import record
 from eakte.auth.principal import Permission, Principal
@@ -65,18 +66,21 @@ def get_writable_file(
     lock: bool = False,
 ) -> File:
     """A visible file that may still change: open, and the principal may write."""
+    if lock:
+        # Serialises with closure (which locks the same row): a version added first is seen
+        # and locked by the closure; one added after it finds the file closed. The row is
+        # locked before it is loaded, so the status read below is the one under the lock.
+        # Only the id is selected, because FOR UPDATE cannot apply to the eager outer joins
+        # of a whole File (SQLite took its write lock at BEGIN).
+        session.execute(select(File.id).where(File.id == file_id).with_for_update())
+        loaded = session.identity_map.get(identity_key(File, file_id))
+        if loaded is not None:
+            session.expire(loaded)  # read before the lock (e.g. through its document)
     file = get_file(session, principal, file_id, Permission.FILE_READ)
     require(principal, permission)
     if not principal.in_unit(file.unit_code):
         # Visible only through a forwarding's access grant, which never allows changes.
         raise Forbidden(f"file {file.reference} was forwarded to you for reading only")
-    if lock:
-        # Serialises with closure (which locks the same row): a version added first is seen
-        # and locked by the closure; one added after it finds the file closed. The status is
-        # re-read under the lock. Only the id is selected, because FOR UPDATE cannot apply
-        # to the eager outer joins of a whole File (SQLite took its write lock at BEGIN).
-        session.execute(select(File.id).where(File.id == file.id).with_for_update())
-        session.refresh(file)
     if file.status not in WRITABLE_STATUSES:
         raise Conflict(f"file {file.reference} is {file.status}; it can no longer change")
     return file
