@@ -1,11 +1,17 @@
 """Benchmark: documents uploaded through the API vs. raw S3 put_object to the same server.
 
-    .venv/bin/python bench/ingest.py [--sizes 10K,1M,100M] [--counts 200,30,3] [--big 2G]
+    .venv/bin/python bench/ingest.py [--sizes 10K,1M,100M] [--counts 200,30,3]
+                                     [--concurrency 1,4] [--big 2G]
 
 A real `eakte serve` (PostgreSQL, SeaweedFS started here) receives multipart uploads from a
 client on loopback; the baseline streams the same bytes with the minio SDK's put_object into
 the same bucket of the same SeaweedFS (same part size). Prints MB/s of both and the ratio
-API / raw for each size; the targets are at least 0.8 for 1 MB and 100 MB. Then one `--big`
+API / raw for each size, once per `--concurrency` level: 1 is one client uploading one
+document after the other (latency-bound: every upload pays the records service's fixed
+cost, two transactions and the audit chain, on top of the store's); higher levels are
+that many clients at once on both sides (throughput-bound), as when a specialist
+procedure or the mailroom delivers in parallel. The targets are at least 0.8 for 1 MB
+and 100 MB. Then one `--big`
 upload streams through the API while the server's peak RSS is measured (target below 200 MB;
 --big 0 skips it). PostgreSQL: EAKTE_BENCH_PG_URL (default the local server, user postgres).
 """
@@ -16,9 +22,12 @@ import argparse
 import io
 import os
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -71,17 +80,52 @@ def multipart(size: int, salt: bytes, boundary: str) -> Iterator[bytes]:
     yield f"\r\n--{boundary}--\r\n".encode()
 
 
-def upload(client: httpx.Client, base: str, file_id: str, headers: dict[str, str],
-           size: int) -> None:
-    """One document through the API."""
+_clients = threading.local()
+
+
+def _client() -> httpx.Client:
+    """One keep-alive client per load thread."""
+    if not hasattr(_clients, "client"):
+        _clients.client = httpx.Client(timeout=600)
+    client: httpx.Client = _clients.client
+    return client
+
+
+def upload(base: str, file_ids: list[str], headers: dict[str, str], size: int) -> None:
+    """One document through the API, into the file of this load thread.
+
+    Each client writes into a file of its own, as parallel deliveries usually do: uploads
+    into one file queue behind each other on that file's row (its last activity changes).
+    """
+    if not hasattr(_clients, "file_id"):
+        with _lock:
+            _clients.file_id = file_ids[_thread_index()]
     boundary = uuid.uuid4().hex
-    r = client.post(
-        f"{base}/api/v1/files/{file_id}/documents",
+    r = _client().post(
+        f"{base}/api/v1/files/{_clients.file_id}/documents",
         content=multipart(size, uuid.uuid4().bytes, boundary),
         headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     if r.status_code != 201:
         raise RuntimeError(f"upload failed: {r.status_code} {r.text[:300]}")
+
+
+_lock = threading.Lock()
+_next_index = [0]
+
+
+def _thread_index() -> int:
+    index = _next_index[0]
+    _next_index[0] += 1
+    return index
+
+
+def timed(pool: ThreadPoolExecutor, n: int, work: Callable[[], None]) -> float:
+    """Seconds for `n` calls of `work` spread over the pool's threads."""
+    t = time.perf_counter()
+    for future in [pool.submit(work) for _ in range(n)]:
+        future.result()
+    return time.perf_counter() - t
 
 
 def raw_put(store: S3Store, size: int) -> None:
@@ -96,10 +140,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10K,1M,100M")
     parser.add_argument("--counts", default="200,30,3", help="documents per size")
+    parser.add_argument("--concurrency", default="1,4", help="clients at once, per row")
     parser.add_argument("--big", default="2G", help="size of the RSS-measured upload; 0 skips")
     args = parser.parse_args()
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     counts = [int(c) for c in args.counts.split(",")]
+    levels = [int(c) for c in args.concurrency.split(",")]
     big = parse_size(args.big)
     print(f"ingest benchmark on {os.cpu_count()} cores; sizes {args.sizes}, counts {args.counts}")
 
@@ -110,39 +156,41 @@ def main() -> None:
         store.ensure_bucket()
         with served(db_url, s3.url(bucket), EAKTE_MAX_UPLOAD_BYTES=str(8 * 1024**3)) as app:
             headers = auth(["clerk"], ["B1"])
-            with httpx.Client(timeout=600) as client:
-                r = client.post(f"{app.base}/api/v1/files", headers=headers,
-                                json={"title": "Bench", "plan_code": "99.01"})
+            file_ids = []
+            for i in range(64):  # more than load threads: each takes one for itself
+                r = _client().post(f"{app.base}/api/v1/files", headers=headers,
+                                   json={"title": f"Bench {i}", "plan_code": "99.01"})
                 r.raise_for_status()
-                file_id = r.json()["id"]
-                upload(client, app.base, file_id, headers, 1024)  # warm-up
-                raw_put(store, 1024)
-                print(f"{'size':>8} {'docs':>5} {'raw MB/s':>10} {'API MB/s':>10} "
-                      f"{'ratio':>6} {'API ms/doc':>11}")
-                for size, count in zip(sizes, counts, strict=True):
-                    # Interleaved rounds, so drift on a shared machine hits both sides alike.
-                    raw_s = api_s = 0.0
-                    for _ in range(count):
-                        t = time.perf_counter()
-                        raw_put(store, size)
-                        raw_s += time.perf_counter() - t
-                        t = time.perf_counter()
-                        upload(client, app.base, file_id, headers, size)
-                        api_s += time.perf_counter() - t
-                    mb = size * count / 1e6
-                    print(f"{size:>8} {count:>5} {mb / raw_s:>10.1f} {mb / api_s:>10.1f} "
-                          f"{raw_s / api_s:>6.2f} {1000 * api_s / count:>11.1f}")
-                if big:
-                    app.reset_peak_rss()
-                    before = app.peak_rss_mib()
-                    t = time.perf_counter()
-                    upload(client, app.base, file_id, headers, big)
-                    seconds = time.perf_counter() - t
-                    peak = app.peak_rss_mib()
-                    print(f"big upload {big / 1024**2:.0f} MiB in {seconds:.1f} s "
-                          f"({big / 1e6 / seconds:.1f} MB/s); server peak RSS {peak:.0f} MiB "
-                          f"(before {before:.0f} MiB; target < 200 MiB: "
-                          f"{'ok' if peak < 200 else 'MISSED'})")
+                file_ids.append(r.json()["id"])
+            upload(app.base, file_ids, headers, 1024)  # warm-up
+            raw_put(store, 1024)
+            print(f"{'size':>10} {'clients':>7} {'docs':>5} {'raw MB/s':>9} {'API MB/s':>9} "
+                  f"{'ratio':>6} {'API ms/doc':>10}")
+            for size, count in zip(sizes, counts, strict=True):
+                for level in levels:
+                    n = max(count, level)
+                    with ThreadPoolExecutor(level) as pool:
+                        # Interleaved rounds, so drift on a shared machine hits both alike.
+                        raw_s = api_s = 0.0
+                        for start in range(0, n, level):
+                            batch = min(level, n - start)
+                            raw_s += timed(pool, batch, partial(raw_put, store, size))
+                            api_s += timed(pool, batch, partial(
+                                upload, app.base, file_ids, headers, size))
+                    mb = size * n / 1e6
+                    print(f"{size:>10} {level:>7} {n:>5} {mb / raw_s:>9.1f} {mb / api_s:>9.1f} "
+                          f"{raw_s / api_s:>6.2f} {1000 * api_s / n:>10.1f}", flush=True)
+            if big:
+                app.reset_peak_rss()
+                before = app.peak_rss_mib()
+                t = time.perf_counter()
+                upload(app.base, file_ids, headers, big)
+                seconds = time.perf_counter() - t
+                peak = app.peak_rss_mib()
+                print(f"big upload {big / 1024**2:.0f} MiB in {seconds:.1f} s "
+                      f"({big / 1e6 / seconds:.1f} MB/s); server peak RSS {peak:.0f} MiB "
+                      f"(before {before:.0f} MiB; target < 200 MiB: "
+                      f"{'ok' if peak < 200 else 'MISSED'})")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import logging
 import re
@@ -59,6 +61,32 @@ MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 
 _CREDENTIAL_ERRORS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Give memory freed by a multipart upload back to the operating system (glibc).
+
+    Each part passes through buffers of part size in the upload's thread. glibc serves
+    such blocks from its per-thread heaps once they have been freed a few times, and
+    keeps the freed memory: after four 100 MB uploads at once a server held 213 MiB
+    instead of 156 MiB, and a 2 GiB upload then peaked at 236 MiB. Returning it after
+    each large upload costs a few milliseconds; serving the buffers by mmap instead
+    (a fixed M_MMAP_THRESHOLD) did too, but on every part, and slowed uploads by a third.
+    """
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 @dataclass(frozen=True)
@@ -234,6 +262,8 @@ class S3Store:
                 raise reader.stream_error from None
             raise
 
+        if reader.size > self.part_size:
+            release_free_memory()
         if before:
             try:
                 self._remove_versions(key, before, bypass_governance=False)
