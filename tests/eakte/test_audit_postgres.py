@@ -37,19 +37,23 @@ def _events(prefix: str, n: int) -> list[dict[str, object]]:
     ]
 
 
+def _verified_chain(engine: Engine) -> list[AuditEvent]:
+    """Every audit event in chain order, after checking that the chain verifies."""
+    with unit_of_work(make_session_factory(engine)) as session:
+        report = verify_chain(session)
+        assert report.ok, report.problems
+        return list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+
+
 def test_batches_are_chained_and_verify(pg_engines: tuple[Engine, Engine]) -> None:
     app, own = pg_engines
     appender = PostgresAppender(own)
     appender.append(_events("a", 3))
     appender.append(_events("b", 1))
-    factory = make_session_factory(app)
-    with unit_of_work(factory) as session:
-        rows = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
-        assert [r.object_id for r in rows] == ["a-0", "a-1", "a-2", "b-0"]
-        assert [r.seq for r in rows] == [1, 2, 3, 4]
-        assert rows[0].details == {"call_id": 0}
-        report = verify_chain(session)
-    assert report.ok, report.problems
+    rows = _verified_chain(app)
+    assert [r.object_id for r in rows] == ["a-0", "a-1", "a-2", "b-0"]
+    assert [r.seq for r in rows] == [1, 2, 3, 4]
+    assert rows[0].details == {"call_id": 0}
 
 
 def test_a_stale_head_is_read_again_instead_of_forking_the_chain(
@@ -62,11 +66,8 @@ def test_a_stale_head_is_read_again_instead_of_forking_the_chain(
     with unit_of_work(factory) as session:  # the locking path moves the head to 2
         record(session, "someone", "file.created", "file", "x")
     appender.append(_events("second", 2))
-    with unit_of_work(factory) as session:
-        rows = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
-        assert [r.object_id for r in rows] == ["first-0", "x", "second-0", "second-1"]
-        report = verify_chain(session)
-    assert report.ok, report.problems
+    rows = _verified_chain(app)
+    assert [r.object_id for r in rows] == ["first-0", "x", "second-0", "second-1"]
 
 
 def test_concurrent_appenders_and_locking_writers_leave_one_unbroken_chain(
@@ -100,10 +101,7 @@ def test_concurrent_appenders_and_locking_writers_leave_one_unbroken_chain(
         t.join()
     assert not errors
     expected = 3 * sum(1 + i % 3 for i in range(40)) + 2 * 40
-    with unit_of_work(factory) as session:
-        report = verify_chain(session)
-    assert report.ok, report.problems
-    assert report.checked == expected
+    assert len(_verified_chain(app)) == expected
 
 
 def test_a_dropped_connection_fails_the_attempt_and_the_next_one_reconnects(
@@ -122,8 +120,4 @@ def test_a_dropped_connection_fails_the_attempt_and_the_next_one_reconnects(
     with pytest.raises(psycopg.OperationalError):
         appender.append(_events("lost", 1))
     appender.append(_events("after", 1))
-    with unit_of_work(make_session_factory(app)) as session:
-        ids = [r.object_id for r in session.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
-        assert ids == ["before-0", "after-0"]
-        report = verify_chain(session)
-    assert report.ok, report.problems
+    assert [r.object_id for r in _verified_chain(app)] == ["before-0", "after-0"]
