@@ -170,8 +170,7 @@ def http_client() -> httpx.Client:
     return httpx.Client(timeout=60, limits=httpx.Limits(max_connections=1))
 
 
-# German words for generated titles and OCR text; some common, some rare, so queries have
-# a spread of selectivities.
+# German words for generated titles, and the most frequent words of the generated OCR text.
 WORDS = (  # noqa: SIM905 - a word list reads better as running text
     "Antrag Bescheid Widerspruch Baugenehmigung Gewerbe Anmeldung Abmeldung Rechnung Mahnung "
     "Stellungnahme Anhörung Gutachten Lageplan Grundstück Flurstück Bebauungsplan Nachbar "
@@ -183,14 +182,76 @@ WORDS = (  # noqa: SIM905 - a word list reads better as running text
     "Parkausweis Sondernutzung Baum Fällung Ersatzpflanzung Lärm Beschwerde Veranstaltung "
 ).split()
 
+# Parts of the generated vocabulary: compounds as administrative German builds them, and
+# names of people, streets and places made of syllables.
+_HEADS = (  # noqa: SIM905
+    "Bau Grund Stadt Wasser Straßen Verkehrs Schul Kinder Wohn Gewerbe Steuer Miet Park Sport "
+    "Feuer Bürger Land Haus Wald Feld Markt Kirchen Rats Amts Kreis Orts Sozial Umwelt Abfall "
+    "Energie Jugend Alten Friedhofs Hunde Garten Kanal Brücken Rad Bus Lärm Denkmal Sonder "
+    "Neben Haupt Eltern Pflege Renten Melde Pass"
+).split()
+_TAILS = (  # noqa: SIM905
+    "antrag bescheid gebühr ordnung verwaltung recht fläche plan amt stelle leistung zuschuss "
+    "prüfung vertrag beitrag nutzung anlage genehmigung satzung kosten meldung akte bericht "
+    "abgabe förderung verfahren schaden anschluss weg gebiet aufsicht behörde kasse nachweis "
+    "register konto zentrum verein sperre"
+).split()
+_ONSETS = "b br d dr f fr g gr h k kl kr l m n p pf r s sch st t tr w z".split()  # noqa: SIM905
+_NUCLEI = "a e i o u ä ö ü au ei ie eu".split()  # noqa: SIM905
+_CODAS = ("", "", "n", "r", "l", "s", "ck", "ng", "nd", "rt", "lt", "st", "ch", "tz", "mm")
+_ENDINGS = ("", "er", "mann", "berg", "feld", "dorf", "bach", "hausen", "ing", "stedt")
+
+
+def ocr_vocabulary(size: int = 8000, seed: int = 11) -> list[str]:
+    """The OCR vocabulary, most frequent first: WORDS, then generated compounds and names.
+
+    Deterministic for a seed, so a benchmark can name a word of a known frequency rank.
+    """
+    import random
+
+    rng = random.Random(seed)
+    seen = {w.lower() for w in WORDS}
+    generated = []
+    for head in _HEADS:
+        for tail in _TAILS:
+            if (head + tail).lower() not in seen:
+                seen.add((head + tail).lower())
+                generated.append(head + tail)
+    while len(generated) < size - len(WORDS):
+        stem = "".join(rng.choice(_ONSETS) + rng.choice(_NUCLEI) + rng.choice(_CODAS)
+                       for _ in range(rng.randint(1, 2)))
+        word = (stem + rng.choice(_ENDINGS)).capitalize()
+        if len(word) >= 4 and word.lower() not in seen:
+            seen.add(word.lower())
+            generated.append(word)
+    rng.shuffle(generated)
+    return WORDS + generated[: size - len(WORDS)]
+
+
+def zipf_cum_weights(n: int, exponent: float = 1.0) -> list[float]:
+    """Cumulative Zipf weights for ranks 1..n (for random.choices(cum_weights=...))."""
+    total = 0.0
+    cumulative = []
+    for rank in range(1, n + 1):
+        total += rank ** -exponent
+        cumulative.append(total)
+    return cumulative
+
 
 def load_corpus(url: str, files: int, documents: int, *, ocr_words: int = 0,
                 seed: int = 7) -> None:
     """Bulk-load files, documents and versions with COPY (never the API) into unit B1.
 
-    With ocr_words > 0 every version carries that many words of OCR text (for search).
+    Documents were created over ten years, evenly, the last one newest. With ocr_words > 0
+    every version carries that many words of OCR text (for search), drawn as the text of
+    municipal letters is distributed: Zipf-like (the word of frequency rank r with weight
+    1/r) over the ocr_vocabulary() of 8,000 words, WORDS being the most frequent. So a few
+    words occur in nearly every letter, most in a few hundred or thousand, as in an archive; a
+    uniform draw from a small list would make every word common. Each text ends in a token
+    Vorgang<n> (n = 1..documents, seven digits) naming that document alone.
     """
     import random
+    from datetime import UTC, datetime, timedelta
 
     import psycopg
     from sqlalchemy.engine import make_url
@@ -217,6 +278,11 @@ def load_corpus(url: str, files: int, documents: int, *, ocr_words: int = 0,
     started = time.perf_counter()
     file_ids = [uuid_from(rng) for _ in range(files)]
     now = "2026-01-01T00:00:00+00"
+    first = datetime(2016, 1, 1, tzinfo=UTC)
+    step = timedelta(days=3652) / max(documents, 1)
+    created = [(first + i * step).isoformat() for i in range(documents)]
+    vocabulary = ocr_vocabulary() if ocr_words else []
+    cum_weights = zipf_cum_weights(len(vocabulary)) if ocr_words else []
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         with cur.copy("COPY files (id, reference, title, plan_item_id, org_unit_id, status, "
                       "confidentiality, opened_at, created_by, last_activity_at) "
@@ -234,18 +300,19 @@ def load_corpus(url: str, files: int, documents: int, *, ocr_words: int = 0,
                 doc_ids.append(did)
                 docs_copy.write_row((did, file_ids[i % files],
                                      f"{rng.choice(WORDS)} {rng.choice(WORDS)}", "incoming",
-                                     "upload", 1, now, "bench", False))
+                                     "upload", 1, created[i], "bench", False))
         with cur.copy("COPY document_versions (id, document_id, number, blob_key, sha256, "
                       "size, mime_type, original_name, created_by, created_at, ocr_text, "
                       "page_count) FROM STDIN") as versions:
-            for did in doc_ids:
+            for i, did in enumerate(doc_ids):
                 text = None
                 if ocr_words:
-                    words = " ".join(rng.choices(WORDS, k=ocr_words))
-                    text = f"{words} Vorgang{rng.randrange(10**6)}"
+                    words = " ".join(rng.choices(vocabulary, cum_weights=cum_weights,
+                                                 k=ocr_words))
+                    text = f"{words} Vorgang{i + 1:07d}"
                 versions.write_row((uuid_from(rng), did, 1, f"docs/{did}/bench", "0" * 64,
-                                    1000, "application/pdf", "scan.pdf", "bench", now, text,
-                                    1 if text else None))
+                                    1000, "application/pdf", "scan.pdf", "bench", created[i],
+                                    text, 1 if text else None))
         conn.commit()
         cur.execute("ANALYZE")
     print(f"loaded {files} files, {documents} documents in {time.perf_counter() - started:.1f} s")

@@ -7,7 +7,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, column, func, literal_column, select, table, text, union
+from sqlalchemy import (
+    Uuid,
+    and_,
+    any_,
+    cast,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+    union,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import ColumnClause
 
@@ -17,6 +30,19 @@ from eakte.files.models import File
 from eakte.files.repository import visible_to
 
 STATEMENT_TIMEOUT_MS = 10_000
+# How many matching documents PostgreSQL ranks at most: the newest ones. Ranking reads each
+# match's text vector, so a word found in nearly every letter ("Antrag", "Bescheid") would
+# otherwise be ranked over the whole archive on every search. Bounding the set is the
+# trade-off search engines make (early termination): for such a word the results are the
+# best-ranked among the newest matches, which is what a clerk searching for it wants; a
+# query with fewer matches (a rare word, a reference token) has every match ranked. Each
+# candidate costs a text vector read to find and another to rank (about 10-20 us each on
+# bench/search.py's 2 cores), so 500 keeps a common word's search well under 100 ms.
+RANKED_CANDIDATES = 500
+# From this estimated share of matching versions on, the newest documents are tested one by
+# one until RANKED_CANDIDATES match (about RANKED_CANDIDATES / share tests after sorting the
+# visible documents by date); below it, reading every match from the index is cheaper.
+WALK_FROM_SHARE = 0.1
 GERMAN: ColumnClause[Any] = literal_column("'german'")
 # The FTS5 table made by migration 0002 on SQLite; not a model, so described here.
 FTS = table("document_search", column("document_id"), column("version_id"), column("title"),
@@ -41,31 +67,108 @@ def _fts5_query(query: str) -> str:
     return " ".join(f'"{w}"' for w in words if w)
 
 
-def _postgresql(principal: Principal, query: str, limit: int) -> Any:
+# The planner's estimate of the versions whose OCR text matches, and of all versions: the
+# tsvector statistics ANALYZE keeps say how common each word is (read from EXPLAIN, as
+# PostgreSQL's count estimates are), at the cost of planning one scan.
+ESTIMATE_MATCHES = text("EXPLAIN (FORMAT JSON) SELECT 1 FROM document_versions "
+                        "WHERE ocr_tsv @@ websearch_to_tsquery('german', :query)")
+ESTIMATE_VERSIONS = text("SELECT reltuples FROM pg_class "
+                         "WHERE oid = 'document_versions'::regclass")
+
+
+def walks_newest(explained: Any, versions: float) -> bool:
+    """True if so many versions match (ESTIMATE_MATCHES' plan) that the search should test
+    the newest documents one by one rather than read every match from the index."""
+    rows = float(explained[0]["Plan"]["Plan Rows"])
+    # Never analysed (no row count yet): nothing to go by, so the share counts as none.
+    return (rows / versions if versions > 0 else 0.0) >= WALK_FROM_SHARE
+
+
+def postgresql_query(principal: Principal, query: str, limit: int, candidates: int,
+                     walk: bool) -> Any:
+    """The PostgreSQL search statement; `walk` from walks_newest."""
     tsquery = func.websearch_to_tsquery(GERMAN, query)
-    # The stored tsvector column and the title expression index of migration 0002. Each
-    # condition is its own index scan (a UNION, not an OR across the join, which would make
-    # PostgreSQL parse every document's text again), ranking reads the stored vectors, and
-    # the costly headline is made only for the rows returned.
-    ocr_tsv: ColumnClause[Any] = literal_column("document_versions.ocr_tsv")
+    # The stored tsvector column and the title expression index of migration 0002.
     title = func.to_tsvector(GERMAN, Document.title)
-    matching = union(
-        select(DocumentVersion.document_id.label("document_id")).where(
-            ocr_tsv.op("@@")(tsquery)
-        ),
-        select(Document.id.label("document_id")).where(title.op("@@")(tsquery)),
-    ).subquery("matching")
-    rank = (func.ts_rank(func.coalesce(ocr_tsv, func.to_tsvector(GERMAN, "")), tsquery)
-            + 2 * func.ts_rank(title, tsquery)).label("rank")
-    best = (
-        select(Document.id, Document.file_id, File.reference, Document.title,
-               DocumentVersion.id.label("version_id"), rank)
-        .join(matching, matching.c.document_id == Document.id)
+    columns = (Document.id, Document.created_at, Document.file_id, Document.title,
+               Document.current_version)
+    # Which documents to rank: the `candidates` newest visible ones whose title or the OCR
+    # text of any version matches. Title and text are separate branches (not an OR, which
+    # would make PostgreSQL test every document), each with the visibility check inside, so
+    # that the bound counts only what the principal may see.
+    matched = aliased(DocumentVersion, name="matched")
+    matched_tsv: ColumnClause[Any] = literal_column("matched.ocr_tsv")
+    if walk:
+        # Most documents match: sort the visible documents newest first and test them one
+        # by one, stopping after `candidates` matches. OFFSET 0 keeps the test out of the
+        # sorted subquery, and a scalar subquery (unlike EXISTS) is never turned into a join,
+        # which could read every version's text vector.
+        newest = (
+            select(*columns)
+            .join(File, File.id == Document.file_id)
+            .where(visible_to(principal))
+            .order_by(Document.created_at.desc(), Document.id)
+            .offset(0)
+            .subquery("newest")
+        )
+        found = (
+            select(literal_column("1"))
+            .select_from(matched)
+            .where(matched.document_id == newest.c.id, matched_tsv.op("@@")(tsquery))
+            .limit(1)
+            .scalar_subquery()
+        )
+        by_text = (
+            select(newest)
+            .where(found.is_not(None))
+            .order_by(newest.c.created_at.desc(), newest.c.id)
+            .limit(candidates)
+        )
+    else:
+        # Few documents match: their ids come from the GIN index, gathered into one array
+        # first, so that each is looked up by primary key. As a join, PostgreSQL (assuming
+        # hundreds of matches for any word it has no statistics on) would read every
+        # document to hash them, even for the one that a reference token names.
+        ids = cast(
+            select(func.array_agg(matched.document_id))
+            .where(matched_tsv.op("@@")(tsquery))
+            .scalar_subquery(),
+            ARRAY(Uuid),
+        )
+        by_text = (
+            select(*columns)
+            .join(File, File.id == Document.file_id)
+            .where(Document.id == any_(ids), visible_to(principal))
+            .order_by(Document.created_at.desc(), Document.id)
+            .limit(candidates)
+        )
+    by_title = (
+        select(*columns)
         .join(File, File.id == Document.file_id)
-        .outerjoin(DocumentVersion, and_(DocumentVersion.document_id == Document.id,
-                                         DocumentVersion.number == Document.current_version))
-        .where(visible_to(principal))
-        .order_by(rank.desc(), Document.created_at.desc())
+        .where(title.op("@@")(tsquery), visible_to(principal))
+        .order_by(Document.created_at.desc(), Document.id)
+        .limit(candidates)
+    )
+    both = union(by_text, by_title).subquery("matching")
+    chosen = (
+        select(both)
+        .order_by(both.c.created_at.desc(), both.c.id)
+        .limit(candidates)
+        .subquery("candidates")
+    )
+    # Ranking reads the stored vectors of the current versions; the costly headline is made
+    # only for the rows returned.
+    ocr_tsv: ColumnClause[Any] = literal_column("document_versions.ocr_tsv")
+    rank = (func.ts_rank(func.coalesce(ocr_tsv, func.to_tsvector(GERMAN, "")), tsquery)
+            + 2 * func.ts_rank(func.to_tsvector(GERMAN, chosen.c.title), tsquery)
+            ).label("rank")
+    best = (
+        select(chosen.c.id, chosen.c.file_id, chosen.c.title, chosen.c.created_at,
+               DocumentVersion.id.label("version_id"), rank)
+        .outerjoin(DocumentVersion,
+                   and_(DocumentVersion.document_id == chosen.c.id,
+                        DocumentVersion.number == chosen.c.current_version))
+        .order_by(rank.desc(), chosen.c.created_at.desc())
         .limit(limit)
         .subquery("best")
     )
@@ -73,9 +176,10 @@ def _postgresql(principal: Principal, query: str, limit: int) -> Any:
     snippet = func.ts_headline(GERMAN, func.coalesce(shown.ocr_text, best.c.title), tsquery,
                                "MaxFragments=2, MaxWords=20, MinWords=5")
     return (
-        select(best.c.id, best.c.file_id, best.c.reference, best.c.title, snippet, best.c.rank)
+        select(best.c.id, best.c.file_id, File.reference, best.c.title, snippet, best.c.rank)
+        .join(File, File.id == best.c.file_id)
         .outerjoin(shown, shown.id == best.c.version_id)
-        .order_by(best.c.rank.desc())
+        .order_by(best.c.rank.desc(), best.c.created_at.desc())
     )
 
 
@@ -96,12 +200,19 @@ def _sqlite(principal: Principal, query: str, limit: int) -> Any:
     )
 
 
-def search(session: Session, principal: Principal, query: str, limit: int) -> Sequence[Hit]:
-    """Documents of visible files whose title or OCR text matches, best first."""
+def search(session: Session, principal: Principal, query: str, limit: int,
+           candidates: int = RANKED_CANDIDATES) -> Sequence[Hit]:
+    """Documents of visible files whose title or OCR text matches, best first.
+
+    On PostgreSQL only the `candidates` newest matching documents are ranked (see
+    RANKED_CANDIDATES); SQLite's FTS5 ranks every match.
+    """
     if session.get_bind().dialect.name == "postgresql":
         # A search must never tie up the database: a pathological query is cut off.
         session.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
-        stmt = _postgresql(principal, query, limit)
+        walk = walks_newest(session.execute(ESTIMATE_MATCHES, {"query": query}).scalar_one(),
+                            float(session.execute(ESTIMATE_VERSIONS).scalar_one()))
+        stmt = postgresql_query(principal, query, limit, candidates, walk)
     else:
         if not _fts5_query(query):
             return []
