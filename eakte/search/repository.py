@@ -37,8 +37,10 @@ STATEMENT_TIMEOUT_MS = 10_000
 # best-ranked among the newest matches, which is what a clerk searching for it wants; a
 # query with fewer matches (a rare word, a reference token) has every match ranked. Each
 # candidate costs a text vector read to find and another to rank (about 10-20 us each on
-# bench/search.py's 2 cores), so 500 keeps a common word's search well under 100 ms.
-RANKED_CANDIDATES = 500
+# bench/search.py's 2 cores). With 500, a phrase of two common words (each candidate's text
+# read again for word positions) brought the p95 over 100 ms at 100,000 documents; with
+# 250 every query shape stays below it (bench/search.py: p95 76 ms over all shapes).
+RANKED_CANDIDATES = 250
 # From this estimated share of matching versions on, the newest documents are tested one by
 # one until RANKED_CANDIDATES match (about RANKED_CANDIDATES / share tests after sorting the
 # visible documents by date); below it, reading every match from the index is cheaper.

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from eakte.auth.principal import SYSTEM, Principal, Role
@@ -32,6 +31,7 @@ from eakte.plan.service import create_item
 from eakte.search import repository
 from storage import BlobStore
 from tests.factories import unique
+from tests.support.db import fresh_pg_database
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 FILLER = ["Bescheid", "Gemeinde", "Zahlung", "Frist", "Satzung", "Kreis", "Halle"]
@@ -51,19 +51,20 @@ class Office:
     file_id: uuid.UUID
 
 
-@pytest.fixture(params=["index", "walk"])
-def session(
-    request: pytest.FixtureRequest, engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Session]:
-    """A unit of work; on PostgreSQL with the matches found one way or the other."""
-    postgresql = engine.dialect.name == "postgresql"
-    if not postgresql and request.param == "walk":
-        pytest.skip("SQLite's FTS5 has one way of finding matches")
-    if postgresql:
+@pytest.fixture(params=["sqlite", "postgresql-index", "postgresql-walk"])
+def session(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
+    """A unit of work on SQLite, and on PostgreSQL with the matches found either way."""
+    database, _, way = request.param.partition("-")
+    url = str(request.getfixturevalue("pg_url" if database == "postgresql" else "sqlite_url"))
+    if way:
         # Estimated shares lie in 0..1: from 0 on every search walks, from above 1 none.
-        monkeypatch.setattr(repository, "WALK_FROM_SHARE", 0.0 if request.param == "walk" else 1.5)
-    with unit_of_work(make_session_factory(engine)) as s:
-        yield s
+        monkeypatch.setattr(repository, "WALK_FROM_SHARE", 0.0 if way == "walk" else 1.5)
+    engine = make_engine(url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as s:
+            yield s
+    finally:
+        engine.dispose()
 
 
 def office(session: Session) -> Office:
@@ -187,11 +188,14 @@ def test_bound_counts_only_documents_the_searcher_may_see(
 
 
 def test_estimate_walks_for_a_word_in_every_letter_only(
-    fresh_database_url: str, fs_store: BlobStore
+    pg_server: str, fs_store: BlobStore
 ) -> None:
-    if not fresh_database_url.startswith("postgresql"):
-        pytest.skip("the estimate is PostgreSQL's")
-    engine = make_engine(fresh_database_url)
+    with fresh_pg_database(pg_server) as url:  # the estimate is PostgreSQL's
+        _check_estimates(url, fs_store)
+
+
+def _check_estimates(url: str, fs_store: BlobStore) -> None:
+    engine = make_engine(url)
     try:
         with unit_of_work(make_session_factory(engine)) as s:
             here = office(s)
