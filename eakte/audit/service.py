@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, select, update
+from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from eakte.audit.models import AuditEvent, AuditHead
@@ -84,6 +84,18 @@ def event_hash(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_HEAD = cast(Table, AuditHead.__table__)
+_EVENTS = cast(Table, AuditEvent.__table__)
+# Built once: a statement object keeps its cache key, so appends skip re-deriving it.
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_EVENTS = insert(_EVENTS)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+
 def _append_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
@@ -93,14 +105,11 @@ def _append_pending(session: Session) -> None:
     # SELECT, one multi-row INSERT and one UPDATE. FOR UPDATE on the single head row
     # serialises appends across processes on PostgreSQL; on SQLite the transaction
     # already holds the write lock.
-    head = cast(Table, AuditHead.__table__)
-    seq, prev = session.execute(
-        select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()
-    ).one()
+    connection = session.connection()
+    seq, prev = connection.execute(_LOCK_HEAD).one()
     rows = chain(pending, seq, prev)
-    session.execute(insert(cast(Table, AuditEvent.__table__)), rows)
-    last = rows[-1]
-    session.execute(update(head).where(head.c.id == 1).values(seq=last["seq"], hash=last["hash"]))
+    connection.execute(_INSERT_EVENTS, rows)
+    connection.execute(_MOVE_HEAD, {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]})
 
 
 def chain(pending: Sequence[dict[str, Any]], seq: int, prev: str) -> list[dict[str, Any]]:
