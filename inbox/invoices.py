@@ -15,7 +15,6 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from xml.etree.ElementTree import Element, ParseError
 
-import pikepdf
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
@@ -95,6 +94,8 @@ def from_xml(data: bytes, *, embedded: bool) -> Invoice | None:
 
 def from_pdf(data: bytes) -> Invoice | None:
     """The invoice XML embedded in a ZUGFeRD / Factur-X PDF, if there is one."""
+    import pikepdf  # here: a server that runs no inbox worker never needs it (15 MiB)
+
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             attachments = {name.lower(): spec for name, spec in pdf.attachments.items()}

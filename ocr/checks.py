@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import magic
-import pikepdf
-from PIL import Image
+
+if TYPE_CHECKING:
+    import pikepdf
 
 from ocr.errors import EncryptedPdf, ImageTooLarge, InvalidInput, TooManyPages
 
@@ -52,6 +54,9 @@ def check_pdf(path: Path, *, max_pages: int, max_pixels: int) -> int:
             raise InvalidInput(
                 "The PDF is truncated (its end marker is missing); ask the sender to send it again."
             )
+    # Imported here, like Pillow below: a server that runs no OCR worker never loads them.
+    import pikepdf
+
     try:
         with pikepdf.open(path) as pdf:
             if pdf.is_encrypted:
@@ -101,6 +106,8 @@ def check_image(path: Path, *, max_pages: int, max_pixels: int) -> tuple[float, 
     The size is checked from the header before any pixel is decoded; then every frame is
     decoded once, so a truncated scan fails here rather than as half a page of text.
     """
+    from PIL import Image
+
     # Pillow's own bomb check warns at one limit and fails at twice it; ours is explicit below.
     pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:

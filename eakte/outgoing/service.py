@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Sequence
 from email.utils import make_msgid, parseaddr
 
-import pikepdf
 from sqlalchemy.orm import Session
 
 from eakte.audit.service import record
@@ -402,6 +401,8 @@ def print_batch_pdf(
     session: Session, store: BlobStore, principal: Principal, batch_id: uuid.UUID
 ) -> bytes:
     """One PDF of every letter of the batch, in order; each letter's read is audited."""
+    import pikepdf  # here: most processes never print, and it costs 15 MiB of memory
+
     batch, letters = get_print_batch(session, principal, batch_id)
     merged = pikepdf.Pdf.new()
     # pikepdf copies pages lazily: every source must stay open until the merged PDF is saved.
