@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -12,7 +11,6 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Integer,
-    Row,
     ScalarSelect,
     Select,
     SQLColumnExpression,
@@ -49,50 +47,6 @@ def extensions_of(session: Session, subject: str) -> Sequence[Extension]:
     return session.scalars(
         select(Extension).where(Extension.subject == subject).order_by(Extension.extension)
     ).all()
-
-
-def contacts_by_phone(session: Session, e164: str) -> Sequence[Row[uuid.UUID, str]]:
-    """Id and name of the contacts with this number (phone index), by name."""
-    ids = (
-        select(ContactPhone.contact_id)
-        .where(ContactPhone.e164 == e164)
-        .limit(MAX_CONTACTS_PER_NUMBER)
-        .scalar_subquery()
-    )
-    return session.execute(
-        select(Contact.id, Contact.name).where(Contact.id.in_(ids)).order_by(Contact.name)
-    ).all()
-
-
-def open_files_of(
-    session: Session,
-    contact_ids: Sequence[uuid.UUID],
-    units: Sequence[str],
-    clearance: str,
-    limit: int,
-) -> Sequence[Row[uuid.UUID, str, str, datetime, uuid.UUID]]:
-    """Open files of the contacts in the given org units up to a clearance, most recent first.
-
-    Returns (file id, reference, title, last activity, contact id) rows; a file linked to
-    the contact in several roles appears once per role, so callers de-duplicate.
-    """
-    if not contact_ids or not units or clearance not in CLEARANCE_LEVELS:
-        return []
-    levels = CLEARANCE_LEVELS[: CLEARANCE_LEVELS.index(clearance) + 1]
-    unit_ids = select(OrgUnit.id).where(OrgUnit.code.in_(sorted(units))).scalar_subquery()
-    stmt = (
-        select(File.id, File.reference, File.title, File.last_activity_at, FileContact.contact_id)
-        .join(FileContact, FileContact.file_id == File.id)
-        .where(
-            FileContact.contact_id.in_(list(contact_ids)),
-            File.org_unit_id.in_(unit_ids),
-            File.status == FileStatus.OPEN.value,
-            File.confidentiality.in_(levels),
-        )
-        .order_by(File.last_activity_at.desc(), File.id)
-        .limit(limit * 3)
-    )
-    return session.execute(stmt).all()
 
 
 def _unit_codes(dialect: str) -> Select[tuple[str]]:

@@ -7,6 +7,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,8 @@ from eakte.app import create_app
 from eakte.settings import Settings
 from storage import BlobStore
 from tests import factories
-from tests.conftest import Api, make_settings
-from tests.support.server import free_port
+from tests.conftest import TEST_SECRET, Api, make_settings
+from tests.support.server import clean_env, free_port, serve
 
 WEBHOOK_SECRET = "pbx-shared-secret-0123456789"
 LOCAL_AREA_CODE = "4101"
@@ -173,3 +174,21 @@ def _cti_app(
 def cti(engine: Engine, database_url: str, fs_store: BlobStore, tmp_path: Path) -> Iterator[CtiApp]:
     """The app with a running bridge, on PostgreSQL and on SQLite."""
     yield from _cti_app(database_url, engine, fs_store, tmp_path)
+
+
+@contextmanager
+def cti_process(cti: CtiApp, workdir: Path, http_port: int, pub_port: int) -> Iterator[str]:
+    """`eakte cti` as a real process on the test database; yields its base URL."""
+    env = clean_env(
+        EAKTE_DATABASE_URL=cti.settings.database_url,
+        EAKTE_STORAGE_URL=f"file://{workdir}/blobs",
+        EAKTE_JWT_SECRET=TEST_SECRET,
+        EAKTE_CTI_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        EAKTE_CTI_PUB_ENDPOINT=f"tcp://127.0.0.1:{pub_port}",
+        EAKTE_CTI_KEY_DIR=str(workdir / "cti-keys"),
+        EAKTE_LOCAL_AREA_CODE=LOCAL_AREA_CODE,
+        EAKTE_PUBLIC_URL="http://eakte.test",
+        EAKTE_LOG_LEVEL="WARNING",
+    )
+    with serve(workdir, env, command="cti", port=http_port) as (base, _):
+        yield base

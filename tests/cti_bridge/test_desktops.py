@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,14 +12,12 @@ from typer.testing import CliRunner
 from cti_bridge import keys
 from cti_bridge.desk import CONFIG_NAME, DeskAgent
 from eakte.cli import app as eakte_cli
-from tests.conftest import TEST_SECRET
 from tests.cti_bridge.conftest import (
-    LOCAL_AREA_CODE,
-    WEBHOOK_SECRET,
     CtiApp,
+    cti_process,
     wait_until_subscribed,
 )
-from tests.support.server import clean_env, free_port, serve
+from tests.support.server import free_port
 
 
 def _event(call_id: str, caller: str, extension: str) -> dict[str, str]:
@@ -163,28 +159,12 @@ def test_subject_in_the_key_file_cannot_forge_its_fields(tmp_path: Path) -> None
     assert zmq.auth.load_certificate(tmp_path / "desktops" / "pc-1.key")[0] == public.encode()
 
 
-@contextmanager
-def _cti_process(cti: CtiApp, workdir: Path) -> Iterator[str]:
-    env = clean_env(
-        EAKTE_DATABASE_URL=cti.settings.database_url,
-        EAKTE_STORAGE_URL=f"file://{workdir}/blobs",
-        EAKTE_JWT_SECRET=TEST_SECRET,
-        EAKTE_CTI_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        EAKTE_CTI_PUB_ENDPOINT=f"tcp://127.0.0.1:{free_port()}",
-        EAKTE_CTI_KEY_DIR=str(workdir / "cti-keys"),
-        EAKTE_LOCAL_AREA_CODE=LOCAL_AREA_CODE,
-        EAKTE_LOG_LEVEL="WARNING",
-    )
-    with serve(workdir, env, command="cti") as (base, _):
-        yield base
-
-
 @pytest.mark.slow
 def test_desk_withdraw_command_withdraws_this_desktop(cti: CtiApp, tmp_path: Path) -> None:
     token = cti.token(["clerk"], ["10"], sub="anna")
     desk_dir = tmp_path / "desk"
     runner = CliRunner()
-    with _cti_process(cti, tmp_path) as base:
+    with cti_process(cti, tmp_path, free_port(), free_port()) as base:
         auth = ["--server", base, "--token", token]
         enrolled = runner.invoke(
             eakte_cli, ["desk", "enroll", *auth, "--name", "pc", "--desk-dir", str(desk_dir)]

@@ -20,9 +20,8 @@ import pytest
 
 from cti_bridge.desk import DeskAgent, enroll
 from cti_bridge.webhook import SIGNATURE_HEADER, sign
-from tests.conftest import TEST_SECRET
-from tests.cti_bridge.conftest import LOCAL_AREA_CODE, WEBHOOK_SECRET, Call, CtiApp
-from tests.support.server import EAKTE, clean_env, free_port, serve
+from tests.cti_bridge.conftest import LOCAL_AREA_CODE, WEBHOOK_SECRET, Call, CtiApp, cti_process
+from tests.support.server import EAKTE, clean_env, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -33,24 +32,6 @@ def _free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@contextmanager
-def cti_process(cti: CtiApp, workdir: Path, http_port: int, pub_port: int) -> Iterator[str]:
-    """`eakte cti` as a real process on the test database; yields its base URL."""
-    env = clean_env(
-        EAKTE_DATABASE_URL=cti.settings.database_url,
-        EAKTE_STORAGE_URL=f"file://{workdir}/blobs",
-        EAKTE_JWT_SECRET=TEST_SECRET,
-        EAKTE_CTI_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        EAKTE_CTI_PUB_ENDPOINT=f"tcp://127.0.0.1:{pub_port}",
-        EAKTE_CTI_KEY_DIR=str(workdir / "cti-keys"),
-        EAKTE_LOCAL_AREA_CODE=LOCAL_AREA_CODE,
-        EAKTE_PUBLIC_URL="http://eakte.test",
-        EAKTE_LOG_LEVEL="WARNING",
-    )
-    with serve(workdir, env, command="cti", port=http_port) as (base, _):
-        yield base
 
 
 def _signed_call(base: str, call_id: str, caller: str, extension: str) -> int:
