@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import os
 import sys
 import threading
@@ -98,8 +99,7 @@ def upload(base: str, file_ids: list[str], headers: dict[str, str], size: int) -
     into one file queue behind each other on that file's row (its last activity changes).
     """
     if not hasattr(_clients, "file_id"):
-        with _lock:
-            _clients.file_id = file_ids[_thread_index()]
+        _clients.file_id = file_ids[next(_file_numbers)]
     boundary = uuid.uuid4().hex
     r = _client().post(
         f"{base}/api/v1/files/{_clients.file_id}/documents",
@@ -110,14 +110,7 @@ def upload(base: str, file_ids: list[str], headers: dict[str, str], size: int) -
         raise RuntimeError(f"upload failed: {r.status_code} {r.text[:300]}")
 
 
-_lock = threading.Lock()
-_next_index = [0]
-
-
-def _thread_index() -> int:
-    index = _next_index[0]
-    _next_index[0] += 1
-    return index
+_file_numbers = itertools.count()  # next() on it is atomic: each thread takes its own file
 
 
 def timed(pool: ThreadPoolExecutor, n: int, work: Callable[[], None]) -> float:
