@@ -211,9 +211,12 @@ def add_document(
         received_at=meta.received_at,
         sender_contact_id=meta.sender_contact_id,
         created_by=principal.subject,
+        current_version=0,  # the first version below makes it 1
     )
+    # Flushed together with the version (ids are made here, not by the database): one
+    # INSERT of the document carries the current_version the version sets.
     session.add(document)
-    session.flush()
+    files.touch(file)
     record(
         session,
         principal,
@@ -224,7 +227,6 @@ def add_document(
         title=document.title,
     )
     version = _new_version(session, principal, document, content)
-    files.touch(file)
     return document, version
 
 

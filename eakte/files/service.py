@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
 from eakte.audit.service import record
 from eakte.auth.principal import Permission, Principal
@@ -30,6 +29,13 @@ from eakte.plan import service as plan
 
 WRITABLE_STATUSES = {FileStatus.OPEN.value}
 
+_LOCK_FILE = (
+    select(File)
+    .where(File.id == bindparam("file_id"))
+    .with_for_update(of=File)
+    .execution_options(populate_existing=True)
+)
+
 
 def format_reference(plan_code: str, year: int, number: int) -> str:
     """The file reference (Aktenzeichen): plan code, year and sequence, e.g. 32.10.05-2026/0042."""
@@ -44,7 +50,11 @@ def get_file(
 ) -> File:
     """A file the principal may see; NotFound otherwise, so other units' files stay invisible."""
     require(principal, permission)
-    file = session.get(File, file_id)
+    return _visible(session, principal, file_id, session.get(File, file_id))
+
+
+def _visible(session: Session, principal: Principal, file_id: uuid.UUID, file: File | None) -> File:
+    """The loaded file if the principal may see it; NotFound otherwise."""
     if (
         file is None
         or not principal.cleared_for(file.confidentiality)
@@ -69,14 +79,15 @@ def get_writable_file(
     if lock:
         # Serialises with closure (which locks the same row): a version added first is seen
         # and locked by the closure; one added after it finds the file closed. The row is
-        # locked before it is loaded, so the status read below is the one under the lock.
-        # Only the id is selected, because FOR UPDATE cannot apply to the eager outer joins
-        # of a whole File (SQLite took its write lock at BEGIN).
-        session.execute(select(File.id).where(File.id == file_id).with_for_update())
-        loaded = session.identity_map.get(identity_key(File, file_id))
-        if loaded is not None:
-            session.expire(loaded)  # read before the lock (e.g. through its document)
-    file = get_file(session, principal, file_id, Permission.FILE_READ)
+        # locked and loaded in one statement, overwriting anything read before the lock
+        # (e.g. through its document), so the status checked below is the one under the
+        # lock. FOR UPDATE OF files: the eager joins' plan item and org unit stay unlocked.
+        # (SQLite took its write lock at BEGIN and renders no FOR UPDATE.)
+        require(principal, Permission.FILE_READ)
+        locked = session.execute(_LOCK_FILE, {"file_id": file_id}).scalar_one_or_none()
+        file = _visible(session, principal, file_id, locked)
+    else:
+        file = get_file(session, principal, file_id, Permission.FILE_READ)
     require(principal, permission)
     if not principal.in_unit(file.unit_code):
         # Visible only through a forwarding's access grant, which never allows changes.
