@@ -30,12 +30,11 @@ T = TypeVar("T")
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 50
-#: File bytes received ahead of the store; bounds memory per upload. With 2 MiB a 2 GiB upload
-#: to S3 peaked at 188 MiB RSS for the whole server (156 MiB idle); 8 MiB cost 213 MiB for the
-#: same throughput, as glibc kept the larger buffers' memory.
+#: File bytes received ahead of the store; bounds memory per upload (what the worker took
+#: last, and up to this much more). With 2 MiB a 2 GiB upload to S3 peaked at 188 MiB RSS for
+#: the whole server (156 MiB idle); 8 MiB cost 213 MiB for the same throughput, as glibc kept
+#: the larger buffers' memory.
 READ_AHEAD = 2 * 1024 * 1024
-#: At most this much is handed to the worker thread at once.
-MAX_PIECE = 1024 * 1024
 
 
 class MultipartStream:
@@ -112,7 +111,7 @@ class MultipartStream:
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
-            self._buffer += data[start:end]
+            self._buffer += memoryview(data)[start:end]  # one copy, not a slice and a copy
         else:
             self._field_value += data[start:end]
             if len(self._field_value) > MAX_FIELD_BYTES:
@@ -164,15 +163,14 @@ class MultipartStream:
         finally:
             self._arrived.set()
 
-    async def read_chunk(self) -> bytes:
-        """The next piece of the file part (what has arrived, up to MAX_PIECE); b"" at its end."""
+    async def read_chunk(self) -> bytearray:
+        """The next piece of the file part: all that has arrived; empty at its end."""
         while not self._buffer and not self._file_done:
             if self._failure is not None:
                 raise self._failure
             self._arrived.clear()
             await self._arrived.wait()
-        chunk = bytes(self._buffer[:MAX_PIECE])
-        del self._buffer[:MAX_PIECE]
+        chunk, self._buffer = self._buffer, bytearray()  # handed over whole, not copied
         self._taken.set()
         return chunk
 
@@ -191,7 +189,7 @@ class _ThreadReader(io.RawIOBase):
 
     def __init__(self, stream: MultipartStream) -> None:
         self._stream = stream
-        self._pending = b""
+        self._pending = bytearray()
         self._pos = 0
 
     def readable(self) -> bool:
@@ -202,7 +200,7 @@ class _ThreadReader(io.RawIOBase):
             self._pending = anyio.from_thread.run(self._stream.read_chunk)
             self._pos = 0
         n = min(len(buffer), len(self._pending) - self._pos)
-        buffer[:n] = self._pending[self._pos : self._pos + n]
+        buffer[:n] = memoryview(self._pending)[self._pos : self._pos + n]
         self._pos += n
         return n
 

@@ -69,14 +69,19 @@ class _HeadCapture(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(buffer))
-        if not data:
-            return 0
-        n = len(data)
-        buffer[:n] = data
+        n = _read_into(self._inner, buffer)
         if len(self.head) < MAGIC_HEAD:
-            self.head += data[: MAGIC_HEAD - len(self.head)]
+            self.head += buffer[: min(n, MAGIC_HEAD - len(self.head))]
         return n
+
+
+def _read_into(stream: BinaryIO | io.RawIOBase, buffer: memoryview) -> int:
+    """Read into the caller's buffer: straight in where the stream can, else with a copy."""
+    if isinstance(stream, io.RawIOBase | io.BufferedIOBase):
+        return stream.readinto(buffer) or 0
+    data = stream.read(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
 
 
 def blob_key(document_id: uuid.UUID, version_id: uuid.UUID) -> str:
