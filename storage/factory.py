@@ -6,13 +6,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qs, quote, unquote, urlsplit, urlunsplit
 
+from minio.helpers import MIN_PART_SIZE
+
 from storage.base import BlobStore
 from storage.filesystem import FilesystemStore
-from storage.s3 import S3Store
+from storage.s3 import (
+    DEFAULT_PARALLEL_PARTS,
+    DEFAULT_PART_SIZE,
+    MAX_PART_SIZE,
+    S3Store,
+)
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
-_S3_OPTIONS = {"secure", "region"}
+_S3_OPTIONS = {"secure", "region", "part_size_mib", "parallel_parts"}
 _MASK = "***"
 
 
@@ -26,6 +33,8 @@ class S3Location:
     bucket: str
     secure: bool = True
     region: str | None = None
+    part_size: int = DEFAULT_PART_SIZE
+    parallel_parts: int = DEFAULT_PARALLEL_PARTS
 
 
 def store_from_url(url: str) -> BlobStore:
@@ -34,7 +43,8 @@ def store_from_url(url: str) -> BlobStore:
     - `file://./var/blobs`, `file://var/blobs`: a directory relative to the current directory;
     - `file:///abs/path` (or `file://localhost/abs/path`): an absolute directory;
     - `s3://ACCESS:SECRET@host:port/bucket?secure=false&region=eu-central-1`: an S3 bucket.
-      Credentials are percent-decoded; `secure` defaults to true (HTTPS). Call
+      Credentials are percent-decoded; `secure` defaults to true (HTTPS); `part_size_mib`
+      (at least 5) and `parallel_parts` tune multipart uploads (see `S3Store`). Call
       `S3Store.ensure_bucket()` once at start-up to create the bucket with Object Lock.
     """
     scheme = urlsplit(url).scheme.lower()
@@ -49,6 +59,8 @@ def store_from_url(url: str) -> BlobStore:
             location.bucket,
             secure=location.secure,
             region=location.region,
+            part_size=location.part_size,
+            parallel_parts=location.parallel_parts,
         )
     raise ValueError(
         f"unsupported storage URL {mask_url(url)!r}: expected file://PATH or "
@@ -106,6 +118,13 @@ def parse_s3_url(url: str) -> S3Location:
             raise ValueError(f"secure must be true or false, got {value!r}")
         secure = value in _TRUE
     region = options["region"][-1] if "region" in options and options["region"][-1] else None
+    part_size_mib = _positive(options, "part_size_mib", DEFAULT_PART_SIZE // 2**20)
+    parallel_parts = _positive(options, "parallel_parts", DEFAULT_PARALLEL_PARTS)
+    if not MIN_PART_SIZE <= part_size_mib * 2**20 <= MAX_PART_SIZE:
+        raise ValueError(
+            f"part_size_mib must be between {MIN_PART_SIZE // 2**20} and "
+            f"{MAX_PART_SIZE // 2**20}, got {part_size_mib}"
+        )
     host = parts.hostname
     if ":" in host:  # an IPv6 address needs its brackets back
         host = f"[{host}]"
@@ -117,7 +136,18 @@ def parse_s3_url(url: str) -> S3Location:
         bucket=bucket,
         secure=secure,
         region=region,
+        part_size=part_size_mib * 2**20,
+        parallel_parts=parallel_parts,
     )
+
+
+def _positive(options: dict[str, list[str]], name: str, default: int) -> int:
+    if name not in options:
+        return default
+    value = options[name][-1]
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)
 
 
 def mask_url(url: str) -> str:

@@ -79,6 +79,13 @@ def test_s3_url_is_secure_by_default_and_port_is_optional() -> None:
     assert location.region is None
 
 
+def test_s3_url_tunes_multipart_uploads() -> None:
+    store = store_from_url("s3://a:b@127.0.0.1:9000/akten?part_size_mib=16&parallel_parts=3")
+
+    assert isinstance(store, S3Store)
+    assert (store.part_size, store.parallel_parts) == (16 * 1024 * 1024, 3)
+
+
 def test_s3_url_with_ipv6_host() -> None:
     assert parse_s3_url("s3://a:b@[::1]:8333/akten").endpoint == "[::1]:8333"
 
@@ -93,6 +100,9 @@ def test_s3_url_with_ipv6_host() -> None:
         ("s3://a:b@host:port/akten", "invalid port"),
         ("s3://a:b@host:9000/akten?secure=maybe", "secure must be true or false"),
         ("s3://a:b@host:9000/akten?tls=true", "unknown option"),
+        ("s3://a:b@host:9000/akten?part_size_mib=4", "part_size_mib must be between 5 and"),
+        ("s3://a:b@host:9000/akten?parallel_parts=0", "parallel_parts must be a whole number"),
+        ("s3://a:b@host:9000/akten?parallel_parts=two", "parallel_parts must be a whole number"),
         ("s3://a:b@/akten", "no host"),
     ],
 )

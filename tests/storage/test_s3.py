@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import socket
 import time
@@ -23,7 +24,7 @@ from storage import (
     StorageUnavailable,
     store_from_url,
 )
-from tests.storage.streams import GeneratedStream
+from tests.storage.streams import GeneratedStream, generated_bytes, generated_sha256
 from tests.support.s3 import S3Server, remove_bucket
 
 MiB = 1024 * 1024
@@ -182,6 +183,65 @@ def test_failing_client_stream_passes_its_error_on_and_leaves_nothing(s3_store: 
     with pytest.raises(ConnectionResetError, match="gone"):
         s3_store.put(key, stream)  # type: ignore[arg-type]
 
+    assert versions(s3_store, key) == []
+
+
+@pytest.mark.parametrize("parallel_parts", [1, 3])
+@pytest.mark.parametrize("readinto", [True, False], ids=["buffered", "read-only"])
+def test_multipart_upload_arrives_whole_and_in_order(
+    s3_server: S3Server, s3_store: S3Store, parallel_parts: int, readinto: bool
+) -> None:
+    # Four full parts and a short one, sent with several parts at once: reordering, a
+    # reused part buffer written too early or a lost tail would change the bytes.
+    store = S3Store(
+        s3_server.endpoint, s3_server.access_key, s3_server.secret_key, s3_store.bucket,
+        secure=s3_server.secure, region=s3_server.region,
+        part_size=5 * MiB, parallel_parts=parallel_parts,
+    )  # fmt: skip
+    size = 22 * MiB + 123
+    stream = io.BytesIO(generated_bytes(size, seed=7)) if readinto else GeneratedStream(size, 7)
+    key = new_key()
+
+    result = store.put(key, stream)  # type: ignore[arg-type]
+
+    assert (result.size, result.sha256) == (size, generated_sha256(size, seed=7))
+    with store.open(key) as reader:
+        assert hashlib.sha256(b"".join(reader)).hexdigest() == result.sha256
+    assert len(versions(store, key)) == 1
+
+
+class _AbortsItsUpload(GeneratedStream):
+    """A client stream that, once `at` bytes were read, has S3 drop the key's multipart
+    upload: every part sent after that fails, as when the server loses the upload."""
+
+    def __init__(self, store: S3Store, key: str, size: int, at: int) -> None:
+        super().__init__(size)
+        self.store, self.key, self.at, self.aborted = store, key, at, False
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.aborted and self.position >= self.at:
+            listing = self.store.client._list_multipart_uploads(
+                self.store.bucket, prefix=self.key
+            )
+            for upload in listing.uploads:
+                self.store.client._abort_multipart_upload(
+                    self.store.bucket, self.key, str(upload.upload_id)
+                )
+            self.aborted = bool(listing.uploads)
+        return super().read(size)
+
+
+def test_a_failed_part_stops_the_reading_and_leaves_nothing(s3_store: S3Store) -> None:
+    key = new_key()
+    part = s3_store.part_size
+    stream = _AbortsItsUpload(s3_store, key, size=30 * part, at=2 * part)
+
+    with pytest.raises(StorageError):
+        s3_store.put(key, stream)  # type: ignore[arg-type]
+
+    assert stream.aborted
+    # Noticed within the parts in flight and the one being read, not at the stream's end.
+    assert stream.position <= (2 + s3_store.parallel_parts + 2) * part
     assert versions(s3_store, key) == []
 
 
