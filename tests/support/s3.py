@@ -292,7 +292,7 @@ def _log_tail(log: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _start_server(state_dir: Path) -> dict[str, Any]:
+def _start_server(state_dir: Path, volume_size_mb: int = 64) -> dict[str, Any]:
     """Start `weed mini`, wait until S3 takes writes; returns {"server": ...} or {"error": ...}."""
     weed = _find_weed()
     if weed is None:
@@ -315,7 +315,7 @@ def _start_server(state_dir: Path) -> dict[str, Any]:
             "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
             # Every bucket takes at least one volume: allow many small ones, since each
             # test makes a bucket (the default derives the limit from the free disk space).
-            "-volume.max=500", "-master.volumeSizeLimitMB=64",
+            "-volume.max=500", f"-master.volumeSizeLimitMB={volume_size_mb}",
         ]  # fmt: skip
         env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
         with log.open("wb") as log_file:
@@ -445,9 +445,12 @@ class OwnServer:
     data_dir: str
 
 
-def start_own_server(state_dir: Path) -> OwnServer:
-    """Start a separate `weed mini` in state_dir; RuntimeError with its log tail on failure."""
-    info = _start_server(state_dir)
+def start_own_server(state_dir: Path, volume_size_mb: int = 64) -> OwnServer:
+    """Start a separate `weed mini` in state_dir; RuntimeError with its log tail on failure.
+
+    `volume_size_mb` is the size at which SeaweedFS starts a new volume.
+    """
+    info = _start_server(state_dir, volume_size_mb)
     if "error" in info:
         raise RuntimeError(info["error"])
     recorded = json.loads((state_dir / "pid.json").read_text())
