@@ -10,6 +10,7 @@ is recorded against the first item and not imported again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import imaplib
 import io
@@ -75,9 +76,9 @@ class ImapSource:
             conn = imaplib.IMAP4_SSL(box.host, box.port, ssl_context=context, timeout=timeout)
         else:
             conn = imaplib.IMAP4(box.host, box.port, timeout=timeout)
-            if box.security == "starttls":
-                conn.starttls(context)
         try:
+            if box.security == "starttls":
+                conn.starttls(context)  # a refused certificate closes the connection below
             if box.oauth2_token is not None:
                 token = box.oauth2_token.get_secret_value()
                 auth = f"user={box.username}\x01auth=Bearer {token}\x01\x01".encode()
@@ -86,7 +87,9 @@ class ImapSource:
                 password = box.password.get_secret_value() if box.password else ""
                 conn.login(box.username, password)
         except Exception:
-            conn.shutdown()
+            # After a failed STARTTLS the socket is gone already (ssl closed it).
+            with contextlib.suppress(OSError):
+                conn.shutdown()
             raise
         return conn
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -17,15 +18,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import free_port
+from tests.support.tls import ServerCertificate
 
 CONFIG = """\
 base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/dovecot.log
 protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+listen = {host}
+{ssl}
 auth_mechanisms = plain login
 first_valid_uid = 1
 mail_location = maildir:{d}/mail/%u
@@ -39,14 +40,18 @@ userdb {{
 }}
 service imap-login {{
   inet_listener imap {{
-    address = 127.0.0.1
+    address = {host}
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {host}
+    port = {tls_port}
   }}
 }}
 """
+PLAIN = "ssl = no\ndisable_plaintext_auth = no"
+# Logins only over TLS: STARTTLS on the imap port, or TLS from the start on imaps.
+TLS = "ssl = required\nssl_cert = <{cert}\nssl_key = <{key}"
 
 
 @dataclass
@@ -57,10 +62,15 @@ class Dovecot:
     user: str
     password: str
     directory: Path
+    tls: ServerCertificate | None = None
+    tls_port: int = 0  # implicit TLS (imaps), when `tls`
+    host: str = "127.0.0.1"
 
     def connect(self) -> imaplib.IMAP4:
         """A logged-in client connection (the test's own IMAP peer)."""
-        conn = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        conn = imaplib.IMAP4(self.host, self.port, timeout=10)
+        if self.tls is not None:
+            conn.starttls(ssl.create_default_context(cafile=self.tls.ca_file))
         conn.login(self.user, self.password)
         return conn
 
@@ -98,11 +108,11 @@ class Dovecot:
             conn.logout()
 
 
-def _wait_for_port(port: int, log: Path, timeout: float = 15.0) -> None:
+def _wait_for_port(host: str, port: int, log: Path, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+            if sock.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"dovecot did not listen on {port}: "
@@ -113,8 +123,11 @@ def _ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def start_dovecot() -> Iterator[Dovecot]:
-    """Start Dovecot in a fresh directory; stop it and remove the directory afterwards."""
+def start_dovecot(tls: ServerCertificate | None = None) -> Iterator[Dovecot]:
+    """Start Dovecot in a fresh directory; stop it and remove the directory afterwards.
+
+    With `tls`, it presents that certificate and takes logins only over TLS.
+    """
     binary = shutil.which("dovecot") or ("/usr/sbin/dovecot"
                                          if Path("/usr/sbin/dovecot").exists() else None)
     if binary is None:
@@ -126,22 +139,29 @@ def start_dovecot() -> Iterator[Dovecot]:
     # Not under pytest's 0700 temp dirs: Dovecot's mail processes run as the dovecot user.
     directory = Path(tempfile.mkdtemp(prefix="eakte-dovecot-"))
     directory.chmod(0o755)
-    port = free_port()
+    port, tls_port = free_port(), (free_port() if tls else 0)
     user, password = "post", "geheim"
     (directory / "mail").mkdir()
     shutil.chown(directory / "mail", "dovecot", "dovecot")
     (directory / "users").write_text(f"{user}:{{PLAIN}}{password}\n")
     (directory / "users").chmod(0o644)
     config = directory / "dovecot.conf"
-    config.write_text(CONFIG.format(d=directory, port=port))
+    ssl_settings = TLS.format(cert=tls.cert_file, key=tls.key_file) if tls else PLAIN
+    # Dovecot counts a connection from the address it listens on as secure and then allows
+    # a plain login anyway; with TLS it listens on 127.0.0.2 (clients come from 127.0.0.1).
+    host = "127.0.0.2" if tls else "127.0.0.1"
+    config.write_text(CONFIG.format(d=directory, host=host, port=port, tls_port=tls_port,
+                                    ssl=ssl_settings))
     # The master daemonises; its output goes to a file, since a pipe it inherits would keep
     # subprocess.run waiting for an end of file that never comes.
     with (directory / "start.log").open("wb") as out:
         subprocess.run([binary, "-c", str(config)], check=True, timeout=30,
                        stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_for_port(port, directory / "dovecot.log")
-        yield Dovecot(port, user, password, directory)
+        _wait_for_port(host, port, directory / "dovecot.log")
+        if tls:
+            _wait_for_port(host, tls_port, directory / "dovecot.log")
+        yield Dovecot(port, user, password, directory, tls, tls_port, host)
     finally:
         pid_file = directory / "run" / "master.pid"
         if pid_file.exists():
