@@ -174,6 +174,18 @@ class MultipartStream:
         self._taken.set()
         return chunk
 
+    async def read_whole(self) -> bytes:
+        """The whole body at once: returns the file part, fields go to `fields`.
+
+        For bodies whose declared length is small; the caller bounds it.
+        """
+        await self.until_file()
+        await self.finish()
+        if not self._file_done:
+            raise BadRequest("the request body ended inside the file part")
+        data, self._buffer = self._buffer, bytearray()
+        return bytes(data)
+
     async def finish(self) -> None:
         """Read the rest of the body, collecting fields after the file part."""
         while not self._body_done:

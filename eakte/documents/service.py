@@ -1,13 +1,16 @@
 """Use cases of documents and their immutable versions.
 
-An upload is two steps: the content goes to the blob store first (no database
+A large upload is two steps: the content goes to the blob store first (no database
 transaction is open while gigabytes stream), then one transaction records the
-document and version rows. If that transaction fails the blob is deleted, and
-anything a crash leaves behind is removed by the orphan sweeper.
+document and version rows. A small one, received whole (`prepare_content`), is
+written while its transaction records it, and the commit waits for the blob. If the
+transaction fails the blob is deleted, and anything a crash leaves behind is removed
+by the orphan sweeper.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import uuid
@@ -36,7 +39,7 @@ from eakte.errors import (
 from eakte.files import service as files
 from eakte.files.models import File, Process
 from eakte.guards import require
-from storage import BlobStore, BlobTooLarge, PutResult
+from storage import BlobStore, BlobTooLarge, PutResult, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +133,35 @@ def store_content(
         mime,
         clean_filename(original_name),
     )
+
+
+def prepare_content(
+    data: bytes, *, max_size: int, original_name: str | None, document_id: uuid.UUID | None = None
+) -> StoredContent:
+    """Describe content received whole, before it is stored (see `store_prepared`)."""
+    if not data:
+        raise InvalidInput("the uploaded file is empty")
+    if len(data) > max_size:
+        raise PayloadTooLarge(f"the upload exceeds the limit of {max_size} bytes")
+    document_id = document_id or uuid.uuid4()
+    version_id = uuid.uuid4()
+    return StoredContent(
+        document_id,
+        version_id,
+        blob_key(document_id, version_id),
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        magic.from_buffer(data[:MAGIC_HEAD], mime=True) or "application/octet-stream",
+        clean_filename(original_name),
+    )
+
+
+def store_prepared(store: BlobStore, content: StoredContent, data: bytes) -> None:
+    """Write content described by `prepare_content` to the blob store."""
+    result = store.put(content.key, io.BytesIO(data), new_key=True)
+    if (result.size, result.sha256) != (content.size, content.sha256):
+        store.delete(content.key)
+        raise StorageError(f"the store returned other bytes for {content.key}")
 
 
 def discard_content(store: BlobStore, content: StoredContent) -> None:

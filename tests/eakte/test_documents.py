@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from eakte.documents.api import SMALL_UPLOAD
 from tests import factories
 from tests.conftest import Api
 
@@ -136,6 +137,43 @@ def test_invalid_form_field_is_422_and_the_blob_is_removed(api: Api) -> None:
     blobs_before = _blob_count(api)
     r = factories.upload(api, unit.clerk, str(f["id"]), b"data", kind="nonsense")
     assert r.status_code == 422
+    assert _blob_count(api) == blobs_before
+    assert _doc_count(api, unit, f["id"]) == 0
+
+
+# Small uploads are received whole and recorded in one transaction while the blob is
+# written; larger ones stream to the store between two transactions (documents/api.py).
+BOTH_WAYS = pytest.mark.parametrize(
+    "size", [300_000, SMALL_UPLOAD + 200_000], ids=["received-whole", "streamed"]
+)
+
+
+@BOTH_WAYS
+def test_both_ways_of_uploading_keep_the_bytes(api: Api, size: int) -> None:
+    unit, f = _setup(api)
+    content = os.urandom(size)
+
+    r = factories.upload(api, unit.clerk, str(f["id"]), content, **{"title": "Antrag"})
+
+    assert r.status_code == 201, r.text
+    latest = r.json()["latest"]
+    assert (latest["size"], latest["sha256"]) == (size, hashlib.sha256(content).hexdigest())
+    got = api.client.get(
+        f"/api/v1/documents/{r.json()['id']}/versions/1/content", headers=unit.clerk
+    )
+    assert got.status_code == 200 and got.content == content
+    assert r.json()["title"] == "Antrag"
+
+
+@BOTH_WAYS
+def test_a_refused_upload_stores_nothing(api: Api, size: int) -> None:
+    unit, f = _setup(api)
+    outsider = factories.org_unit(api)
+    blobs_before = _blob_count(api)
+
+    r = factories.upload(api, outsider.clerk, str(f["id"]), os.urandom(size))
+
+    assert r.status_code == 404  # another unit's file does not exist for them
     assert _blob_count(api) == blobs_before
     assert _doc_count(api, unit, f["id"]) == 0
 
