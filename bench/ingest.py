@@ -4,16 +4,18 @@
                                      [--concurrency 1,4] [--big 2G]
 
 A real `eakte serve` (PostgreSQL, SeaweedFS started here) receives multipart uploads from a
-client on loopback; the baseline streams the same bytes with the minio SDK's put_object into
-the same bucket of the same SeaweedFS (same part size). Prints MB/s of both and the ratio
-API / raw for each size, once per `--concurrency` level: 1 is one client uploading one
-document after the other (latency-bound: every upload pays the records service's fixed
-cost, two transactions and the audit chain, on top of the store's); higher levels are
-that many clients at once on both sides (throughput-bound), as when a specialist
-procedure or the mailroom delivers in parallel. The targets are at least 0.8 for 1 MB
-and 100 MB. Then one `--big`
-upload streams through the API while the server's peak RSS is measured (target below 200 MB;
---big 0 skips it). PostgreSQL: EAKTE_BENCH_PG_URL (default the local server, user postgres).
+client on loopback, with a Content-Length as a client that knows its file's size sends it
+(uploads up to 4 MiB then take the server's one-transaction path). The baseline streams
+the same bytes with the minio SDK's put_object into the same bucket of the same SeaweedFS
+(same part size). Prints MB/s of both and the ratio API / raw for each size, once per
+`--concurrency` level: 1 is one client uploading one document after the other
+(latency-bound: every upload pays the records service's fixed cost, authorisation, its
+transaction and the audit chain, on top of the store's); higher levels are that many
+clients at once on both sides (throughput-bound), as when a specialist procedure or the
+mailroom delivers in parallel. The targets are at least 0.8 for 1 MB and 100 MB. Then one
+`--big` upload streams through the API while the server's peak RSS is measured (target
+below 200 MB; --big 0 skips it). PostgreSQL: EAKTE_BENCH_PG_URL (default the local server,
+user postgres).
 """
 
 from __future__ import annotations
@@ -70,15 +72,24 @@ class Generated(io.RawIOBase):
         return n
 
 
-def multipart(size: int, salt: bytes, boundary: str) -> Iterator[bytes]:
-    """A streamed multipart/form-data body with one `file` part of `size` bytes."""
-    yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nBench\r\n"
-           f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-           f"filename=\"bench.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
-    source = Generated(size, salt)
-    while chunk := source.read(1024 * 1024):
-        yield chunk
-    yield f"\r\n--{boundary}--\r\n".encode()
+def multipart(size: int, salt: bytes, boundary: str) -> tuple[int, Iterator[bytes]]:
+    """A streamed multipart/form-data body with one `file` part of `size` bytes, and its length.
+
+    The length goes into Content-Length, as a client that knows its file's size sends it.
+    """
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nBench\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"bench.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        source = Generated(size, salt)
+        while chunk := source.read(1024 * 1024):
+            yield chunk
+        yield tail
+
+    return len(head) + size + len(tail), body()
 
 
 _clients = threading.local()
@@ -101,10 +112,12 @@ def upload(base: str, file_ids: list[str], headers: dict[str, str], size: int) -
     if not hasattr(_clients, "file_id"):
         _clients.file_id = file_ids[next(_file_numbers)]
     boundary = uuid.uuid4().hex
+    length, body = multipart(size, uuid.uuid4().bytes, boundary)
     r = _client().post(
         f"{base}/api/v1/files/{_clients.file_id}/documents",
-        content=multipart(size, uuid.uuid4().bytes, boundary),
-        headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        content=body,
+        headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}",
+                 "Content-Length": str(length)},
     )
     if r.status_code != 201:
         raise RuntimeError(f"upload failed: {r.status_code} {r.text[:300]}")
