@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from eakte.db import make_session_factory
+from eakte.db import make_session_factory, unit_of_work
+from inbox.models import InboundItem
 from inbox.pipeline import Worker
 from tests import factories
 from tests.conftest import Api
@@ -44,6 +46,12 @@ class Office:
         assert r.status_code == 202, r.text
         result: dict[str, Any] = r.json()
         return result
+
+    def imap_items(self, folder: str) -> list[InboundItem]:
+        """The inbound items taken from IMAP folders of that name."""
+        with unit_of_work(make_session_factory(self.api.engine)) as session:
+            return list(session.scalars(select(InboundItem).where(
+                InboundItem.source_ref.like(f"imap:%/{folder}:%"))).all())
 
     def item(self, item_id: str) -> dict[str, Any]:
         """The item as the API shows it."""

@@ -54,12 +54,6 @@ def _source(office: Office, mailbox: ImapMailbox) -> ImapSource:
                       office.api.settings)
 
 
-def _items_from(office: Office, folder: str) -> list[InboundItem]:
-    with unit_of_work(make_session_factory(office.api.engine)) as session:
-        return list(session.scalars(select(InboundItem).where(
-            InboundItem.source_ref.like(f"imap:%/{folder}:%"))).all())
-
-
 def test_appended_mails_are_taken_once_flagged_and_filed(
     office: Office, dovecot: Dovecot
 ) -> None:
@@ -76,7 +70,7 @@ def test_appended_mails_are_taken_once_flagged_and_filed(
     assert all(TAKEN_KEYWORD in f and "\\Seen" in f for f in flags.values()), flags
     assert source.poll() == 0
 
-    items = _items_from(office, folder)
+    items = office.imap_items(folder)
     assert len(items) == 2 and {i.source for i in items} == {"email"}
     office.worker().run_until_idle()
     states = sorted(office.item(str(i.id))["state"] for i in items)
@@ -97,7 +91,7 @@ def test_a_copy_with_the_same_message_id_is_not_imported_again(
     assert source.poll() == 1
     dovecot.append(raw, folder)
     assert source.poll() == 0
-    assert len(_items_from(office, folder)) == 1
+    assert len(office.imap_items(folder)) == 1
     assert all(TAKEN_KEYWORD in f for f in dovecot.flags(folder).values())
 
 
@@ -117,7 +111,7 @@ def test_a_wrong_password_stores_nothing(office: Office, dovecot: Dovecot) -> No
     mailbox = _mailbox(dovecot, folder).model_copy(update={"password": SecretStr("falsch")})
     with pytest.raises(imaplib.IMAP4.error):
         _source(office, mailbox).poll()
-    assert _items_from(office, folder) == []
+    assert office.imap_items(folder) == []
     assert all(TAKEN_KEYWORD not in f for f in dovecot.flags(folder).values())
 
 

@@ -9,12 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from eakte.db import make_session_factory, unit_of_work
+from eakte.db import make_session_factory
 from eakte.settings import ImapMailbox
 from inbox.imap import TAKEN_KEYWORD, ImapSource
-from inbox.models import InboundItem
 from tests.inbox import corpus
 from tests.inbox.conftest import Office
 from tests.inbox.dovecot import Dovecot, start_dovecot
@@ -48,12 +46,6 @@ def _source(office: Office, dovecot: Dovecot, folder: str, security: str,
                       office.api.settings)
 
 
-def _items_from(office: Office, folder: str) -> list[InboundItem]:
-    with unit_of_work(make_session_factory(office.api.engine)) as session:
-        return list(session.scalars(select(InboundItem).where(
-            InboundItem.source_ref.like(f"imap:%/{folder}:%"))).all())
-
-
 @pytest.mark.parametrize("security", ["tls", "starttls"])
 def test_mails_are_taken_over_tls(
     office: Office, dovecot: Dovecot, certificate: tls.ServerCertificate, security: str
@@ -62,7 +54,7 @@ def test_mails_are_taken_over_tls(
 
     assert _source(office, dovecot, folder, security, certificate.ca_file).poll() == 1
 
-    assert len(_items_from(office, folder)) == 1
+    assert len(office.imap_items(folder)) == 1
     assert all(TAKEN_KEYWORD in f for f in dovecot.flags(folder).values())
 
 
@@ -76,7 +68,7 @@ def test_a_server_certificate_from_another_ca_is_refused(
     with pytest.raises(ssl.SSLCertVerificationError):
         _source(office, dovecot, folder, security, stranger.ca_file).poll()
 
-    assert _items_from(office, folder) == []
+    assert office.imap_items(folder) == []
     assert all(TAKEN_KEYWORD not in f for f in dovecot.flags(folder).values())
 
 
@@ -89,4 +81,4 @@ def test_this_server_refuses_a_login_without_tls(
     with pytest.raises(imaplib.IMAP4.error):
         _source(office, dovecot, folder, "none", certificate.ca_file).poll()
 
-    assert _items_from(office, folder) == []
+    assert office.imap_items(folder) == []
