@@ -176,6 +176,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _problem(request, 500, "Internal error", "an unexpected error occurred", "internal")
 
 
+def serve_app() -> FastAPI:
+    """The app of one of several server processes (`eakte serve --workers N`).
+
+    Settings come from the environment; the pipeline and the CTI bridge run elsewhere.
+    """
+    return create_app(Settings())
+
+
 def create_app(
     settings: Settings | None = None,
     *,

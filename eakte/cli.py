@@ -109,6 +109,14 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
     migrate: Annotated[bool, typer.Option(help="upgrade the database first")] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="server processes on the one port; more than one needs PostgreSQL, "
+            "EAKTE_WORKER_IN_SERVE=false and EAKTE_CTI_EMBEDDED=false",
+        ),
+    ] = 1,
 ) -> None:
     """Run the API server (embedded defaults: SQLite and files under ./var)."""
     import uvicorn
@@ -120,9 +128,22 @@ def serve(
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if workers > 1:
+        _check_several_workers(settings)
     if migrate:
         _prepare_embedded(settings)
         upgrade(settings.database_url)
+    if workers > 1:
+        settings.hs256_secret  # noqa: B018 - a kept secret is made here once, not by each process
+        uvicorn.run(
+            "eakte.app:serve_app",
+            factory=True,
+            workers=workers,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level.lower(),
+        )
+        return
     application = create_app(settings, background=settings.worker_in_serve)
     if settings.cti_embedded:
         from cti_bridge.runtime import attach_bridge
@@ -135,6 +156,19 @@ def serve(
         port=port or settings.port,
         log_level=settings.log_level.lower(),
     )
+
+
+def _check_several_workers(settings: Settings) -> None:
+    """Several server processes share nothing but the database and the store."""
+    if settings.is_sqlite:
+        raise _fail("several server processes need PostgreSQL (EAKTE_DATABASE_URL)", ExitCode.INPUT)
+    if settings.worker_in_serve or settings.cti_embedded:
+        raise _fail(
+            "with several server processes the pipeline and the CTI bridge run in their own: "
+            "set EAKTE_WORKER_IN_SERVE=false and EAKTE_CTI_EMBEDDED=false and start "
+            "`eakte worker` and `eakte cti`",
+            ExitCode.INPUT,
+        )
 
 
 def _prepare_embedded(settings: Settings) -> None:

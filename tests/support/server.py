@@ -53,7 +53,11 @@ def eakte(
 
 @contextmanager
 def serve(
-    cwd: Path, env: dict[str, str] | None = None, command: str = "serve", port: int | None = None
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    command: str = "serve",
+    port: int | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Start `eakte serve` (or another serving command, e.g. `cti`) on a port, by default a
     free one; yields its base URL and process once /health answers."""
@@ -61,7 +65,7 @@ def serve(
     log_path = cwd / f"{command}.log"
     log = log_path.open("ab")
     proc = subprocess.Popen(
-        [*EAKTE, command, "--port", str(port)],
+        [*EAKTE, command, "--port", str(port), *args],
         cwd=cwd,
         env=env or clean_env(),
         stdout=log,
