@@ -47,20 +47,36 @@ VOLUME_SIZE_MB = int(os.environ.get("EAKTE_BENCH_VOLUME_MB", "2048"))
 
 
 @contextlib.contextmanager
-def seaweedfs() -> Iterator[OwnServer]:
-    """A SeaweedFS of this benchmark's own on loopback ports."""
-    state = Path(tempfile.mkdtemp(prefix="eakte-bench-s3-"))
-    own = start_own_server(state, VOLUME_SIZE_MB)
-    try:
-        yield own
-    finally:
-        stop_own_server(own)
+def scratch(prefix: str) -> Iterator[Path]:
+    """A directory for one run, removed afterwards (a run writes gigabytes to the store)."""
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as path:
+        yield Path(path)
 
 
 @contextlib.contextmanager
-def served(database_url: str, storage_url: str, **extra: str) -> Iterator[Served]:
-    """A real `eakte serve` process on the database and store, with org unit B1 and plan 99.01."""
-    workdir = Path(tempfile.mkdtemp(prefix="eakte-bench-serve-"))
+def seaweedfs() -> Iterator[OwnServer]:
+    """A SeaweedFS of this benchmark's own on loopback ports."""
+    with scratch("eakte-bench-s3-") as state:
+        own = start_own_server(state, VOLUME_SIZE_MB)
+        try:
+            yield own
+        finally:
+            stop_own_server(own)
+
+
+@contextlib.contextmanager
+def served(database_url: str, storage_url: str, workers: int = 1,
+           **extra: str) -> Iterator[Served]:
+    """A real `eakte serve` on the database and store, with org unit B1 and plan 99.01.
+
+    With `workers` above 1, that many server processes share the port.
+    """
+    with scratch("eakte-bench-serve-") as workdir:
+        yield from _served(workdir, database_url, storage_url, workers, **extra)
+
+
+def _served(workdir: Path, database_url: str, storage_url: str, workers: int,
+            **extra: str) -> Iterator[Served]:
     env = clean_env(
         EAKTE_DATABASE_URL=database_url,
         EAKTE_STORAGE_URL=storage_url,
@@ -74,7 +90,7 @@ def served(database_url: str, storage_url: str, **extra: str) -> Iterator[Served
     # Already there when the corpus was bulk-loaded: then these answer "exists" (exit 4).
     eakte(workdir, "orgunit", "add", "B1", "Bench", env=env, check=False)
     eakte(workdir, "plan", "add", "99.01", "Bench", env=env, check=False)
-    with serve(workdir, env) as (base, process):
+    with serve(workdir, env, args=("--workers", str(workers))) as (base, process):
         yield Served(base, process.pid)
 
 
@@ -85,16 +101,26 @@ class Served:
     base: str
     pid: int
 
+    def processes(self) -> list[int]:
+        """The server's process and, with several workers, its worker processes."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [self.pid, *(int(c) for c in children)]
+
     def peak_rss_mib(self) -> float:
-        """The process's peak resident set size so far (VmHWM), in MiB."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmHWM in /proc status")
+        """The largest peak resident set size so far (VmHWM) of its processes, in MiB."""
+        peaks = []
+        for pid in self.processes():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        if not peaks:
+            raise RuntimeError("no VmHWM in /proc status")
+        return max(peaks)
 
     def reset_peak_rss(self) -> None:
         """Start a new peak measurement (writing 5 to clear_refs resets VmHWM)."""
-        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        for pid in self.processes():
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def auth(roles: list[str], units: list[str], clearance: str = "secret") -> dict[str, str]:

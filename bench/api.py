@@ -18,7 +18,6 @@ import argparse
 import os
 import random
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +26,15 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _support import auth, database, http_client, load_corpus, run_load, served  # noqa: E402
+from _support import (  # noqa: E402
+    auth,
+    database,
+    http_client,
+    load_corpus,
+    run_load,
+    scratch,
+    served,
+)
 
 
 def sample_ids(dsn: str, table: str, n: int) -> list[str]:
@@ -56,8 +63,7 @@ def main() -> None:
         dsn = f"host={u.host} port={u.port or 5432} user={u.username} dbname={u.database}"
         files = sample_ids(dsn, "files", 2000)
         docs = sample_ids(dsn, "documents", 2000)
-        store = tempfile.mkdtemp(prefix="eakte-bench-blobs-")
-        with served(url, f"file://{store}") as app:
+        with scratch("eakte-bench-blobs-") as store, served(url, f"file://{store}") as app:
             headers = auth(["clerk"], ["B1"])
 
             def api(path_of: Callable[[int], str]) -> Callable[[], Callable[[int], bool]]:

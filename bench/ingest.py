@@ -148,19 +148,22 @@ def main() -> None:
     parser.add_argument("--counts", default="200,30,3", help="documents per size")
     parser.add_argument("--concurrency", default="1,4", help="clients at once, per row")
     parser.add_argument("--big", default="2G", help="size of the RSS-measured upload; 0 skips")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args()
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     counts = [int(c) for c in args.counts.split(",")]
     levels = [int(c) for c in args.concurrency.split(",")]
     big = parse_size(args.big)
-    print(f"ingest benchmark on {os.cpu_count()} cores; sizes {args.sizes}, counts {args.counts}")
+    print(f"ingest benchmark on {os.cpu_count()} cores; sizes {args.sizes}, counts {args.counts}, "
+          f"{args.workers} server process(es)")
 
     with seaweedfs() as own, database() as db_url:
         s3 = own.server
         bucket = f"bench-{uuid.uuid4().hex[:12]}"
         store = S3Store(s3.endpoint, s3.access_key, s3.secret_key, bucket)
         store.ensure_bucket()
-        with served(db_url, s3.url(bucket), EAKTE_MAX_UPLOAD_BYTES=str(8 * 1024**3)) as app:
+        with served(db_url, s3.url(bucket), args.workers,
+                    EAKTE_MAX_UPLOAD_BYTES=str(8 * 1024**3)) as app:
             headers = auth(["clerk"], ["B1"])
             file_ids = []
             for i in range(64):  # more than load threads: each takes one for itself

@@ -30,7 +30,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -51,6 +50,7 @@ from _support import (  # noqa: E402
     load_corpus,
     ocr_vocabulary,
     run_load,
+    scratch,
     served,
 )
 
@@ -131,8 +131,7 @@ def main() -> None:
         statements = {q: sql_statements(principal, q) for _, q in made}
         versions_sql = str(repository.ESTIMATE_VERSIONS)
         matched = matches(dsn, made)
-        store = tempfile.mkdtemp(prefix="eakte-bench-blobs-")
-        with served(url, f"file://{store}") as app:
+        with scratch("eakte-bench-blobs-") as store, served(url, f"file://{store}") as app:
             headers = auth(["clerk"], ["B1"])
             by_shape: dict[str, dict[str, list[float]]] = {"SQL": {}, "API": {}}
             lock = threading.Lock()
