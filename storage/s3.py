@@ -73,8 +73,8 @@ _FILL_PIECE = 1024 * 1024
 def _part_buffer(size: int) -> mmap.mmap:
     """A buffer for one part: anonymous memory, mapped by pages as they are written.
 
-    Not from malloc: glibc would keep freed blocks of this size in its heaps (see
-    `release_free_memory`), and a small upload touches only the pages it fills.
+    Not from malloc, which would keep freed blocks of this size in its heaps (see
+    `release_free_memory`); a small upload touches only the pages it fills.
     """
     return mmap.mmap(-1, size)
 
@@ -103,12 +103,12 @@ _TRIM = _malloc_trim()
 def release_free_memory() -> None:
     """Give memory freed by a multipart upload back to the operating system (glibc).
 
-    Each part passes through buffers of part size in the upload's thread. glibc serves
-    such blocks from its per-thread heaps once they have been freed a few times, and
-    keeps the freed memory: after four 100 MB uploads at once a server held 213 MiB
-    instead of 156 MiB, and a 2 GiB upload then peaked at 236 MiB. Returning it after
-    each large upload costs a few milliseconds; serving the buffers by mmap instead
-    (a fixed M_MMAP_THRESHOLD) did too, but on every part, and slowed uploads by a third.
+    The parts themselves sit in memory maps (`_part_buffer`), but the body still passes
+    through the receiving side's buffers of a megabyte or two in the upload's threads.
+    glibc serves such blocks from its per-thread heaps once they have been freed a few
+    times, and keeps the freed memory: when the parts too came from malloc, a server held
+    213 MiB instead of 156 MiB after four 100 MB uploads at once, and a 2 GiB upload then
+    peaked at 236 MiB. Returning it after each large upload costs a few milliseconds.
     """
     if _TRIM is not None:
         _TRIM(0)
@@ -642,68 +642,40 @@ class S3Store:
 
 
 class _HashingReader:
-    """A read-only stream around the caller's one that hashes, counts and limits the bytes.
-
-    `fill` reads a whole part into a buffer; `read(n)` returns exactly n bytes except at the
-    end.
-    """
+    """Reads the caller's stream into part buffers, hashing, counting and limiting the bytes."""
 
     def __init__(self, stream: BinaryIO, key: str, max_size: int | None) -> None:
         self._stream = stream
+        self._readinto = getattr(stream, "readinto", None)  # io's classes have it
         self._key = key
         self._max_size = max_size
         self._digest = hashlib.sha256()
         self.size = 0
         self.stream_error: BaseException | None = None
 
-    def read(self, size: int = -1) -> bytes:
-        pieces: list[bytes] = []
-        wanted = size if size is not None and size >= 0 else None
-        got = 0
-        while wanted is None or got < wanted:
-            try:
-                chunk = self._stream.read(CHUNK_SIZE if wanted is None else wanted - got)
-            except BaseException as exc:
-                self.stream_error = exc
-                raise
-            if not chunk:
-                break
-            got += len(chunk)
-            self._count(chunk)
-            pieces.append(bytes(chunk))
-        return b"".join(pieces)
-
     def fill(self, buffer: mmap.mmap) -> int:
-        """Read into `buffer` until it is full or the stream ends; returns the bytes read.
-
-        Streams that can read into a buffer (io's classes) write straight into it.
-        """
-        readinto = getattr(self._stream, "readinto", None)
-        if readinto is None:
-            return self._fill_by_copy(buffer)
+        """Read into `buffer` until it is full or the stream ends; returns the bytes read."""
         with memoryview(buffer) as view:
             got = 0
             while got < len(view):
-                try:
-                    n = readinto(view[got:])
-                except BaseException as exc:
-                    self.stream_error = exc
-                    raise
+                n = self._read_into(view[got:])
                 if not n:
                     break
                 self._count(view[got : got + n])
                 got += n
             return got
 
-    def _fill_by_copy(self, buffer: mmap.mmap) -> int:
-        got = 0
-        while got < len(buffer):
-            chunk = self.read(min(_FILL_PIECE, len(buffer) - got))
-            if not chunk:
-                break
-            buffer[got : got + len(chunk)] = chunk
-            got += len(chunk)
-        return got
+    def _read_into(self, target: memoryview) -> int:
+        """One read: straight into `target` where the stream can, else a piece copied in."""
+        try:
+            if self._readinto is not None:
+                return int(self._readinto(target) or 0)
+            chunk = self._stream.read(min(_FILL_PIECE, len(target)))
+        except BaseException as exc:
+            self.stream_error = exc
+            raise
+        target[: len(chunk)] = chunk
+        return len(chunk)
 
     def _count(self, chunk: bytes | memoryview) -> None:
         self.size += len(chunk)
