@@ -22,7 +22,7 @@ from eakte.auth.tokens import issue_token  # noqa: E402
 from eakte.settings import Settings  # noqa: E402
 from tests.support.db import fresh_pg_database  # noqa: E402
 from tests.support.s3 import OwnServer, start_own_server, stop_own_server  # noqa: E402
-from tests.support.server import clean_env, eakte, serve  # noqa: E402
+from tests.support.server import child_processes, clean_env, eakte, serve  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-secret-that-is-long-enough-for-hs256-0123456789"  # noqa: S105 - this run only
@@ -103,8 +103,7 @@ class Served:
 
     def processes(self) -> list[int]:
         """The server's process and, with several workers, its worker processes."""
-        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
-        return [self.pid, *(int(c) for c in children)]
+        return [self.pid, *child_processes(self.pid)]
 
     def peak_rss_mib(self) -> float:
         """The largest peak resident set size so far (VmHWM) of its processes, in MiB."""

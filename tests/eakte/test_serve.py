@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.db import fresh_pg_database
-from tests.support.server import clean_env, eakte, serve
+from tests.support.server import child_processes, clean_env, eakte, serve
 
 
 @pytest.mark.slow
@@ -92,10 +92,6 @@ def test_large_upload_streams_without_buffering(tmp_path: Path) -> None:
         assert grown_mib < 100, f"server grew by {grown_mib:.0f} MiB during a 512 MiB upload"
 
 
-def _children(pid: int) -> list[int]:
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
 @pytest.mark.slow
 def test_several_server_processes_share_the_port(tmp_path: Path, pg_server: str) -> None:
     with fresh_pg_database(pg_server) as url:
@@ -111,7 +107,7 @@ def test_several_server_processes_share_the_port(tmp_path: Path, pg_server: str)
         ).stdout.strip()
         h = {"Authorization": f"Bearer {token}"}
         with serve(tmp_path, env, args=("--workers", "2")) as (base, proc):
-            servers = [c for c in _children(proc.pid)
+            servers = [c for c in child_processes(proc.pid)
                        if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
             assert len(servers) == 2
             f = httpx.post(

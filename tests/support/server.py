@@ -23,6 +23,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def child_processes(pid: int) -> list[int]:
+    """The process ids of a process's children (e.g. `eakte serve --workers`'s servers)."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without EAKTE_ settings of the caller, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EAKTE_")}
