@@ -1,4 +1,8 @@
-"""FastAPI dependencies: settings, the request's unit of work, the blob store, the principal."""
+"""FastAPI dependencies: settings, the request's unit of work, the blob store, the principal.
+
+Dependencies that do no blocking I/O are `async def`: FastAPI runs a plain `def` dependency
+in its thread pool, a hand-over to a thread and back for every dependency of every request.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,19 +27,19 @@ _bearer = HTTPBearer(auto_error=False, description="JWT, or an API key starting 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Service account key")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session_factory(request: Request) -> sessionmaker[Session]:
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
     """The process's session factory, for routes that manage their own transactions."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     return factory
 
 
-def get_store(request: Request) -> BlobStore:
+async def get_store(request: Request) -> BlobStore:
     """The configured blob store."""
     store: BlobStore = request.app.state.store
     return store
@@ -46,7 +51,7 @@ def db_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     api_key: Annotated[str | None, Security(_api_key)],
@@ -55,15 +60,23 @@ def current_principal(
     presented = api_key or (bearer.credentials if bearer else None)
     if not presented:
         raise Unauthenticated("this route needs a bearer token or an API key")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    if presented.startswith(APIKEY_PREFIX) or verifier.may_block:
+        # A database lookup, or keys fetched from the identity provider: in a thread.
+        principal = await run_in_threadpool(_authenticate, request, presented)
+    else:
+        principal = _authenticate(request, presented)  # a signature check, on the loop
+    request.state.principal = principal
+    return principal
+
+
+def _authenticate(request: Request, presented: str) -> Principal:
     if presented.startswith(APIKEY_PREFIX):
         # A short transaction of its own: upload routes hold no session while streaming.
         with unit_of_work(request.app.state.session_factory) as session:
-            principal = verify_api_key(session, presented)
-    else:
-        verifier: TokenVerifier = request.app.state.token_verifier
-        principal = verifier.verify(presented)
-    request.state.principal = principal
-    return principal
+            return verify_api_key(session, presented)
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier.verify(presented)
 
 
 SessionDep = Annotated[Session, Depends(db_session, scope="function")]

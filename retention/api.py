@@ -42,7 +42,7 @@ router = APIRouter(prefix="/api/v1/retention", tags=["retention"])
 FactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 
 
-def _policy(settings: SettingsDep) -> RetentionPolicy:
+async def _policy(settings: SettingsDep) -> RetentionPolicy:
     return RetentionPolicy.from_settings(settings)
 
 

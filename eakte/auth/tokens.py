@@ -26,6 +26,11 @@ class TokenVerifier:
         if settings.jwks_url:
             self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=600)
 
+    @property
+    def may_block(self) -> bool:
+        """True if verifying may wait for the network (keys fetched from a JWKS URL)."""
+        return self._jwks is not None
+
     def verify(self, token: str) -> Principal:
         """Return the principal of a valid token; raise Unauthenticated otherwise."""
         s = self._settings

@@ -144,7 +144,9 @@ class Idempotency:
         raise Replay(stored.status_code, stored.response)
 
 
-def idempotency(request: Request, principal: PrincipalDep, settings: SettingsDep) -> Idempotency:
+async def idempotency(
+    request: Request, principal: PrincipalDep, settings: SettingsDep
+) -> Idempotency:
     """The request's Idempotency-Key (a dependency of the POST routes that create things)."""
     key = request.headers.get(HEADER)
     if key is not None and not _VALID.match(key):
