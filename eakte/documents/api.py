@@ -103,7 +103,7 @@ async def _upload(
     store: BlobStore,
     factory: sessionmaker[Session],
     *,
-    authorise: Callable[[Session], object],
+    authorise: Callable[[Session, bool], object],
     record: Callable[[Session, service.StoredContent, dict[str, str]], T],
     document_id: uuid.UUID | None = None,
 ) -> T:
@@ -112,11 +112,12 @@ async def _upload(
     Authorisation comes before the body is read, so a refused caller cannot make us store
     gigabytes; no transaction is open while the content streams; content whose rows are not
     written is removed again. Small uploads take a shorter way (`_upload_whole`).
+    `authorise(session, lock)` locks the file's row if `lock` is true.
     """
 
     def check() -> None:
         with unit_of_work(factory) as session:
-            authorise(session)
+            authorise(session, False)
 
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) <= SMALL_UPLOAD:
@@ -150,7 +151,7 @@ async def _upload_whole(
     store: BlobStore,
     factory: sessionmaker[Session],
     *,
-    authorise: Callable[[Session], object],
+    authorise: Callable[[Session, bool], object],
     record: Callable[[Session, service.StoredContent, dict[str, str]], T],
     document_id: uuid.UUID | None,
 ) -> T:
@@ -174,7 +175,8 @@ async def _upload_whole(
         stored: Future[None] | None = None
         try:
             with unit_of_work(factory) as session:
-                authorise(session)
+                # Locked here already: `record`, which locks it too, then reads no row again.
+                authorise(session, True)
                 stored = _WRITERS.submit(service.store_prepared, store, content, data)
                 result = record(session, content, form.fields)
                 stored.result()
@@ -228,7 +230,9 @@ async def upload_document(
 
     return await _upload(
         request, settings, store, factory, record=record,
-        authorise=lambda session: service.check_can_add(session, principal, file_id),
+        authorise=lambda session, lock: service.check_can_add(
+            session, principal, file_id, lock=lock
+        ),
     )
 
 
@@ -291,7 +295,9 @@ async def upload_version(
 
     return await _upload(
         request, settings, store, factory, record=record, document_id=document_id,
-        authorise=lambda session: service.check_can_add_version(session, principal, document_id),
+        authorise=lambda session, lock: service.check_can_add_version(
+            session, principal, document_id, lock=lock
+        ),
     )
 
 
@@ -340,7 +346,9 @@ async def upload_scan(
 
     return await _upload(
         request, settings, store, factory, record=record, document_id=document_id,
-        authorise=lambda session: service.check_can_scan(session, principal, document_id),
+        authorise=lambda session, lock: service.check_can_scan(
+            session, principal, document_id, lock=lock
+        ),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,14 @@ _LOCK_FILE = (
     .with_for_update(of=File)
     .execution_options(populate_existing=True)
 )
+#: session.info key: ids of the file rows the session's transaction has locked and loaded.
+_LOCKED = "files_locked"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, _transaction: object) -> None:
+    # Also at the end of a savepoint: rolling back to one releases the locks taken in it.
+    session.info.pop(_LOCKED, None)
 
 
 def format_reference(plan_code: str, year: int, number: int) -> str:
@@ -83,8 +91,16 @@ def get_writable_file(
         # (e.g. through its document), so the status checked below is the one under the
         # lock. FOR UPDATE OF files: the eager joins' plan item and org unit stay unlocked.
         # (SQLite took its write lock at BEGIN and renders no FOR UPDATE.)
+        # A second call in the same transaction (authorised before the content was stored,
+        # then recorded) finds the row locked already and reads it from the session.
         require(principal, Permission.FILE_READ)
-        locked = session.execute(_LOCK_FILE, {"file_id": file_id}).scalar_one_or_none()
+        locked_ids: set[uuid.UUID] = session.info.setdefault(_LOCKED, set())
+        if file_id in locked_ids:
+            locked = session.get(File, file_id)
+        else:
+            locked = session.execute(_LOCK_FILE, {"file_id": file_id}).scalar_one_or_none()
+            if locked is not None:
+                locked_ids.add(file_id)
         file = _visible(session, principal, file_id, locked)
     else:
         file = get_file(session, principal, file_id, Permission.FILE_READ)

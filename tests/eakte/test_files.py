@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from eakte.auth.principal import Principal, Role
+from eakte.files import service as files
 from tests import factories
 from tests.conftest import Api
 
@@ -84,3 +93,35 @@ def test_unknown_process_is_404(api: Api) -> None:
     unit = factories.org_unit(api)
     r = api.client.get("/api/v1/processes/00000000-0000-0000-0000-000000000001", headers=unit.clerk)
     assert r.status_code == 404
+
+
+def test_a_file_locked_twice_in_one_transaction_is_read_once(api: Api) -> None:
+    unit = factories.org_unit(api)
+    f = factories.file(api, unit, factories.plan_item(api)["code"])
+    file_id = uuid.UUID(f["id"])
+    clerk = Principal("clerk-1", frozenset({Role.CLERK}), frozenset({unit.code}))
+    selects: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("SELECT files."):
+            selects.append(statement)
+
+    event.listen(api.engine, "before_cursor_execute", count)
+    try:
+        with Session(api.engine) as session:
+            first = files.get_writable_file(session, clerk, file_id, lock=True)
+            again = files.get_writable_file(session, clerk, file_id, lock=True)
+            assert again is first and len(selects) == 1
+            if api.engine.dialect.name == "postgresql":
+                # The row really is locked: another transaction cannot take it.
+                with api.engine.connect() as other, pytest.raises(OperationalError):
+                    other.execute(
+                        text("SELECT id FROM files WHERE id = :id FOR UPDATE NOWAIT"),
+                        {"id": file_id},
+                    )
+            # After the transaction the lock is gone, so the next one locks afresh.
+            session.rollback()
+            files.get_writable_file(session, clerk, file_id, lock=True)
+            assert len(selects) == 2
+    finally:
+        event.remove(api.engine, "before_cursor_execute", count)
