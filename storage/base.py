@@ -158,6 +158,22 @@ class BlobStore(Protocol):
         """
         ...
 
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        sha256: str,
+        *,
+        content_type: str = "application/octet-stream",
+        new_key: bool = False,
+    ) -> PutResult:
+        """Store content the caller holds in memory and has hashed (`sha256`, hex).
+
+        As `put`, without a size limit; a store may use `sha256` instead of hashing the
+        bytes again.
+        """
+        ...
+
     def open(self, key: str, start: int = 0, end: int | None = None) -> BlobReader:
         """Open bytes `start`..`end` (inclusive, `end=None` for the rest) for a streamed read.
 

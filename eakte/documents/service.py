@@ -158,7 +158,7 @@ def prepare_content(
 
 def store_prepared(store: BlobStore, content: StoredContent, data: bytes) -> None:
     """Write content described by `prepare_content` to the blob store."""
-    result = store.put(content.key, io.BytesIO(data), new_key=True)
+    result = store.put_bytes(content.key, data, content.sha256, new_key=True)
     if (result.size, result.sha256) != (content.size, content.sha256):
         store.delete(content.key)
         raise StorageError(f"the store returned other bytes for {content.key}")

@@ -51,6 +51,35 @@ def test_put_then_read_returns_the_same_bytes_with_size_and_sha256(blob_store: B
     assert blob_store.exists(key)
 
 
+@pytest.mark.parametrize("size", [10_000, 5 * MiB + 1], ids=["one-request", "parts"])
+def test_bytes_in_memory_are_stored_whole(blob_store: BlobStore, size: int) -> None:
+    key = new_key()
+    data = generated_bytes(size)
+    digest = hashlib.sha256(data).hexdigest()
+
+    result = blob_store.put_bytes(key, data, digest, new_key=True)
+
+    assert (result.key, result.size, result.sha256) == (key, size, digest)
+    assert hashlib.sha256(read_all(blob_store, key)).hexdigest() == digest
+    assert [stat.size for stat in blob_store.list(key)] == [size]
+
+
+def test_bytes_in_memory_replace_an_unlocked_key_and_not_a_locked_one(
+    blob_store: BlobStore,
+) -> None:
+    key = new_key()
+    blob_store.put(key, io.BytesIO(b"first draft"))
+    blob_store.put_bytes(key, b"second", hashlib.sha256(b"second").hexdigest())
+    assert read_all(blob_store, key) == b"second"
+    assert [stat.size for stat in blob_store.list(key)] == [6]
+
+    blob_store.set_legal_hold(key, True)
+    with pytest.raises(BlobLocked):
+        blob_store.put_bytes(key, b"forged", hashlib.sha256(b"forged").hexdigest())
+    assert read_all(blob_store, key) == b"second"
+    blob_store.set_legal_hold(key, False)
+
+
 def test_empty_blob_round_trips(blob_store: BlobStore) -> None:
     key = new_key()
     result = blob_store.put(key, io.BytesIO(b""))
