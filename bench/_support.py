@@ -9,7 +9,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,6 +120,33 @@ class Served:
         """Start a new peak measurement (writing 5 to clear_refs resets VmHWM)."""
         for pid in self.processes():
             Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User and system CPU time the processes have used so far, in seconds (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:  # ended since it was listed
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_processes() -> list[int]:
+    """This machine's PostgreSQL processes; their backends run the benchmark's queries.
+
+    Counts nothing useful if EAKTE_BENCH_PG_URL names a server on another machine.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().startswith("postgres"):
+                    found.append(int(entry.name))
+    return found
 
 
 def auth(roles: list[str], units: list[str], clearance: str = "secret") -> dict[str, str]:

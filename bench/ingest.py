@@ -8,14 +8,17 @@ client on loopback, with a Content-Length as a client that knows its file's size
 (uploads up to 4 MiB then take the server's one-transaction path). The baseline streams
 the same bytes with the minio SDK's put_object into the same bucket of the same SeaweedFS
 (same part size). Prints MB/s of both and the ratio API / raw for each size, once per
-`--concurrency` level: 1 is one client uploading one document after the other
-(latency-bound: every upload pays the records service's fixed cost, authorisation, its
-transaction and the audit chain, on top of the store's); higher levels are that many
-clients at once on both sides (throughput-bound), as when a specialist procedure or the
-mailroom delivers in parallel. The targets are at least 0.8 for 1 MB and 100 MB. Then one
-`--big` upload streams through the API while the server's peak RSS is measured (target
-below 200 MB; --big 0 skips it). PostgreSQL: EAKTE_BENCH_PG_URL (default the local server,
-user postgres).
+`--concurrency` level, and under it the CPU time per document that each side cost the
+load generator (client), eakte, SeaweedFS (s3) and PostgreSQL (pg). Level 1 is one client
+uploading one document after the other (latency-bound: every upload pays the records
+service's fixed cost, authorisation, its transaction and the audit chain, on top of the
+store's); higher levels are that many clients at once on both sides (throughput-bound), as
+when a specialist procedure or the mailroom delivers in parallel. Once the clients keep
+every core busy, the ratio can get no higher than the sides' CPU per document (printed as
+the CPU ratio). The targets are at least 0.8 for 1 MB and 100 MB. Then one `--big` upload
+streams through the API while the server's peak RSS is measured (target below 200 MB;
+--big 0 skips it). PostgreSQL: EAKTE_BENCH_PG_URL (default the local server, user
+postgres; the pg CPU column needs it on this machine).
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ import sys
 import threading
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -37,10 +42,18 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _support import auth, database, seaweedfs, served  # noqa: E402
+from _support import (  # noqa: E402
+    auth,
+    cpu_seconds,
+    database,
+    postgres_processes,
+    seaweedfs,
+    served,
+)
 
 from storage import S3Store  # noqa: E402
 from storage.s3 import DEFAULT_PART_SIZE  # noqa: E402
+from tests.support.server import child_processes  # noqa: E402
 
 BLOCK = os.urandom(1024 * 1024)
 
@@ -134,6 +147,36 @@ def timed(pool: ThreadPoolExecutor, n: int, work: Callable[[], None]) -> float:
     return time.perf_counter() - t
 
 
+class CpuMeter:
+    """CPU time spent by groups of processes while it measures, summed over its measurements.
+
+    `client` is this process: the load threads, and for the baseline the SDK's own work.
+    """
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self.groups = groups
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def _read(self) -> dict[str, float]:
+        now = {name: cpu_seconds(pids()) for name, pids in self.groups.items()}
+        now["client"] = time.process_time()
+        return now
+
+    @contextmanager
+    def measuring(self) -> Iterator[None]:
+        before = self._read()
+        yield
+        for name, value in self._read().items():
+            self.seconds[name] += value - before[name]
+
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def per_doc(self, n: int) -> str:
+        return " ".join(f"{name} {1000 * s / n:.1f}" for name, s in self.seconds.items()
+                        if s > 0.0005 * n)
+
+
 def raw_put(store: S3Store, size: int) -> None:
     """The baseline: the same bytes straight into the bucket with put_object."""
     store.client.put_object(store.bucket, f"bench/raw/{uuid.uuid4()}",
@@ -173,22 +216,30 @@ def main() -> None:
                 file_ids.append(r.json()["id"])
             upload(app.base, file_ids, headers, 1024)  # warm-up
             raw_put(store, 1024)
+            groups = {"eakte": app.processes, "pg": postgres_processes,
+                      "s3": lambda: [own.pid, *child_processes(own.pid)]}
             print(f"{'size':>10} {'clients':>7} {'docs':>5} {'raw MB/s':>9} {'API MB/s':>9} "
                   f"{'ratio':>6} {'API ms/doc':>10}")
             for size, count in zip(sizes, counts, strict=True):
                 for level in levels:
                     n = max(count, level)
+                    raw_cpu, api_cpu = CpuMeter(groups), CpuMeter(groups)
                     with ThreadPoolExecutor(level) as pool:
                         # Interleaved rounds, so drift on a shared machine hits both alike.
                         raw_s = api_s = 0.0
                         for start in range(0, n, level):
                             batch = min(level, n - start)
-                            raw_s += timed(pool, batch, partial(raw_put, store, size))
-                            api_s += timed(pool, batch, partial(
-                                upload, app.base, file_ids, headers, size))
+                            with raw_cpu.measuring():
+                                raw_s += timed(pool, batch, partial(raw_put, store, size))
+                            with api_cpu.measuring():
+                                api_s += timed(pool, batch, partial(
+                                    upload, app.base, file_ids, headers, size))
                     mb = size * n / 1e6
                     print(f"{size:>10} {level:>7} {n:>5} {mb / raw_s:>9.1f} {mb / api_s:>9.1f} "
-                          f"{raw_s / api_s:>6.2f} {1000 * api_s / n:>10.1f}", flush=True)
+                          f"{raw_s / api_s:>6.2f} {1000 * api_s / n:>10.1f}")
+                    print(f"{'':>10} CPU ms/doc, raw: {raw_cpu.per_doc(n)}; "
+                          f"API: {api_cpu.per_doc(n)}; "
+                          f"CPU ratio {raw_cpu.total() / api_cpu.total():.2f}", flush=True)
             if big:
                 app.reset_peak_rss()
                 before = app.peak_rss_mib()
