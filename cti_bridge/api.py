@@ -26,7 +26,7 @@ from cti_bridge.schemas import (
 )
 from eakte.auth.principal import Principal, Role
 from eakte.db import on_commit, unit_of_work
-from eakte.deps import PrincipalDep, SessionDep, SettingsDep
+from eakte.deps import PrincipalDep, SessionDep, SettingsDep, principal_from_credential
 from eakte.errors import (
     BadRequest,
     Forbidden,
@@ -35,7 +35,7 @@ from eakte.errors import (
     Unauthenticated,
     Unavailable,
 )
-from eakte.pages.auth import bearer_of, principal_from_credential, signed_in_principal
+from eakte.pages.auth import bearer_of, signed_in_principal
 
 router = APIRouter(tags=["cti"])
 

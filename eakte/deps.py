@@ -63,14 +63,15 @@ async def current_principal(
     verifier: TokenVerifier = request.app.state.token_verifier
     if presented.startswith(APIKEY_PREFIX) or verifier.may_block:
         # A database lookup, or keys fetched from the identity provider: in a thread.
-        principal = await run_in_threadpool(_authenticate, request, presented)
+        principal = await run_in_threadpool(principal_from_credential, request, presented)
     else:
-        principal = _authenticate(request, presented)  # a signature check, on the loop
+        principal = principal_from_credential(request, presented)  # a signature check
     request.state.principal = principal
     return principal
 
 
-def _authenticate(request: Request, presented: str) -> Principal:
+def principal_from_credential(request: Request, presented: str) -> Principal:
+    """The principal of a JWT or API key (blocking: an API key is checked in the database)."""
     if presented.startswith(APIKEY_PREFIX):
         # A short transaction of its own: upload routes hold no session while streaming.
         with unit_of_work(request.app.state.session_factory) as session:

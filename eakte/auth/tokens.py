@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 
 from eakte.auth.principal import CLEARANCE_LEVELS, Principal, Role
-from eakte.errors import Unauthenticated
+from eakte.errors import Unauthenticated, Unavailable
 from eakte.settings import Settings
 
 
@@ -50,6 +50,10 @@ class TokenVerifier:
                 issuer=s.jwt_issuer,
                 options={"require": ["exp", "sub"]},
             )
+        except jwt.PyJWKClientConnectionError as exc:
+            # The identity provider is down, not the token bad: a retry may succeed, and a
+            # client told 401 would send its user to sign in again for nothing.
+            raise Unavailable(f"the identity provider's keys cannot be fetched: {exc}") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
         return principal_from_claims(claims, s)

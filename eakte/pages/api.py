@@ -20,12 +20,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from eakte.auth.principal import Principal
 from eakte.contacts.models import Contact
 from eakte.db import unit_of_work
-from eakte.deps import SettingsDep, StoreDep
+from eakte.deps import SettingsDep, StoreDep, principal_from_credential
 from eakte.documents import service as documents
 from eakte.documents.models import DocumentVersion
 from eakte.errors import DomainError, NotFound, Unauthenticated
 from eakte.files import service as files
-from eakte.pages.auth import COOKIE, principal_from_credential, signed_in_principal
+from eakte.pages.auth import COOKIE, signed_in_principal
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from eakte.auth.apikeys import PREFIX as APIKEY_PREFIX
-from eakte.auth.apikeys import verify_api_key
 from eakte.auth.principal import Principal
-from eakte.auth.tokens import TokenVerifier
-from eakte.db import unit_of_work
+from eakte.deps import principal_from_credential
 from eakte.errors import Unauthenticated
 
 COOKIE = "eakte_session"
-
-
-def principal_from_credential(request: Request, presented: str) -> Principal:
-    """The principal of a JWT or API key (blocking: an API key is checked in the database)."""
-    if presented.startswith(APIKEY_PREFIX):
-        with unit_of_work(request.app.state.session_factory) as session:
-            return verify_api_key(session, presented)
-    verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(presented)
 
 
 def bearer_of(request: Request) -> str | None:
