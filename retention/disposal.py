@@ -120,6 +120,9 @@ def decide(
 ) -> RunView:
     """Record A or V for files of archive value B; only before approval."""
     run = get_run(session, principal, run_id)
+    # Locked as `approve_run` locks it: a decision either comes before the approval, and the
+    # approver sees it, or finds the run approved.
+    session.refresh(run, with_for_update=True)
     if run.status != RunStatus.PROPOSED.value:
         raise Conflict(f"disposal run {run.id} is {run.status}; decisions come before approval")
     for file_id, decision in decisions:

@@ -26,7 +26,7 @@ from eakte.auth.principal import Principal
 from eakte.db import UTCDateTime
 from eakte.documents.models import Document, DocumentVersion
 from eakte.files.models import File, FileStatus
-from eakte.files.repository import visible_to
+from eakte.files.repository import owned_by
 from eakte.plan.models import FilePlanItem
 from retention.models import (
     OPEN_ITEM_STATES,
@@ -100,7 +100,8 @@ def _cutoff(session: Session, as_of: date, tz: tzinfo) -> ColumnElement[datetime
 def due_files_query(
     session: Session, principal: Principal, as_of: date, tz: tzinfo
 ) -> Select[uuid.UUID, str] | None:
-    """(file id, archive value) of every visible closed file due on `as_of`, unheld, unclaimed."""
+    """(file id, archive value) of every closed file of the principal's units due on `as_of`,
+    unheld, unclaimed (a file forwarded to them for reading is not theirs to dispose of)."""
     cutoff = _cutoff(session, as_of, tz)
     if cutoff is None:
         return None
@@ -112,7 +113,7 @@ def due_files_query(
             File.closed_at.is_not(None),
             FilePlanItem.retention_years.is_not(None),
             File.closed_at < cutoff,
-            visible_to(principal),
+            owned_by(principal),
             ~active_hold_exists(File.id),
             ~in_open_item(File.id),
         )

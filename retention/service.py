@@ -115,7 +115,7 @@ def close_file(
     closed_at: datetime | None = None,
 ) -> FileRetention:
     """Close an open file (zdA): set closed_at and lock its blobs until the due date."""
-    file = files.get_file(session, principal, file_id)
+    file = files.get_own_file(session, principal, file_id)
     require(principal, Permission.FILE_CLOSE)
     now = utcnow()
     if closed_at is not None:
@@ -162,7 +162,7 @@ def reopen_file(
     reason: str,
 ) -> FileRetention:
     """Reopen a closed file before it falls due; the blobs keep their retention."""
-    file = files.get_file(session, principal, file_id)
+    file = files.get_own_file(session, principal, file_id)
     require(principal, Permission.FILE_CLOSE)
     repository.lock_file(session, file)
     if file.status not in CLOSED_STATUSES or file.closed_at is None:
@@ -200,7 +200,7 @@ def place_hold(
 ) -> Hold:
     """Place a hold on a file: it is never proposed or destroyed while the hold is active."""
     require(principal, Permission.RETENTION_MANAGE)
-    file = files.get_file(session, principal, file_id)
+    file = files.get_own_file(session, principal, file_id)
     # Locked so a disposal step cannot take the file between our check and our commit.
     repository.lock_file(session, file)
     if file.status in FINAL_STATUSES:
@@ -246,7 +246,7 @@ def release_hold(
 ) -> Hold:
     """Release a hold; the blobs' legal holds go once the file's last hold is released."""
     hold = get_hold(session, principal, hold_id)
-    file = session.get_one(File, hold.file_id)
+    file = files.get_own_file(session, principal, hold.file_id)
     repository.lock_file(session, file)
     if hold.released_at is not None:
         raise Conflict(f"hold {hold_id} was released already")

@@ -20,14 +20,25 @@ from eakte.worklist.repository import active_grant_condition
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:
     """SQL condition: the file is within the principal's clearance and its units or grants."""
-    unit_ids = select(OrgUnit.id).where(OrgUnit.code.in_(sorted(principal.units)))
     granted = select(AccessGrant.file_id).where(
         active_grant_condition(principal.subject, sorted(principal.units), utcnow())
     )
-    in_reach = File.org_unit_id.in_(unit_ids.scalar_subquery()) | File.id.in_(
-        granted.scalar_subquery()
-    )
+    in_reach = _in_units(principal) | File.id.in_(granted.scalar_subquery())
     return File.confidentiality.in_(principal.cleared_levels()) & in_reach
+
+
+def owned_by(principal: Principal) -> ColumnElement[bool]:
+    """SQL condition: the file belongs to one of the principal's units, within its clearance.
+
+    Unlike `visible_to`, a forwarding's access grant does not count: it lets a unit read a
+    file, never change it or decide over it.
+    """
+    return File.confidentiality.in_(principal.cleared_levels()) & _in_units(principal)
+
+
+def _in_units(principal: Principal) -> ColumnElement[bool]:
+    unit_ids = select(OrgUnit.id).where(OrgUnit.code.in_(sorted(principal.units)))
+    return File.org_unit_id.in_(unit_ids.scalar_subquery())
 
 
 def has_active_grant(session: Session, principal: Principal, file_id: uuid.UUID) -> bool:

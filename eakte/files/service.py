@@ -105,12 +105,32 @@ def get_writable_file(
     else:
         file = get_file(session, principal, file_id, Permission.FILE_READ)
     require(principal, permission)
-    if not principal.in_unit(file.unit_code):
-        # Visible only through a forwarding's access grant, which never allows changes.
-        raise Forbidden(f"file {file.reference} was forwarded to you for reading only")
+    _require_own(principal, file)
     if file.status not in WRITABLE_STATUSES:
         raise Conflict(f"file {file.reference} is {file.status}; it can no longer change")
     return file
+
+
+def get_own_file(
+    session: Session,
+    principal: Principal,
+    file_id: uuid.UUID,
+    permission: Permission = Permission.FILE_READ,
+) -> File:
+    """A visible file of one of the principal's units, whatever its status.
+
+    For actions on a file that are not edits of its content (closing, reopening, holds):
+    a unit that only reads it through a forwarding gets Forbidden.
+    """
+    file = get_file(session, principal, file_id, permission)
+    _require_own(principal, file)
+    return file
+
+
+def _require_own(principal: Principal, file: File) -> None:
+    if not principal.in_unit(file.unit_code):
+        # Visible only through a forwarding's access grant, which never allows changes.
+        raise Forbidden(f"file {file.reference} was forwarded to you for reading only")
 
 
 def _require_clearance(principal: Principal, confidentiality: str) -> None:

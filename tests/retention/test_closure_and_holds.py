@@ -185,3 +185,54 @@ def test_held_file_is_never_proposed_nor_destroyed(api: Api) -> None:
     )
     again = api.client.post(f"/api/v1/retention/holds/{hold['id']}/release", headers=o.anna)
     assert again.status_code == 409
+
+
+def test_a_unit_a_file_was_forwarded_to_reads_it_and_decides_nothing(api: Api) -> None:
+    owner, reader = office(api), office(api)
+    item = factories.plan_item(api, retention_years=1, archive_value="V")
+    f, _ = file_with_documents(api, owner, item["code"], documents=1)
+    r = api.client.post(
+        "/api/v1/forwardings",
+        json={"file_id": f["id"], "to_unit": reader.unit.code, "purpose": "information"},
+        headers=owner.unit.clerk,
+    )
+    assert r.status_code == 201, r.text
+    base = f"/api/v1/retention/files/{f['id']}"
+    assert api.client.get(base, headers=reader.anna).status_code == 200  # reading is granted
+
+    hold = {"reason": "Klage", "owner": "Rechtsamt"}
+    refused = [
+        api.client.post(f"{base}/close", headers=reader.unit.clerk),
+        api.client.post(f"{base}/holds", json=hold, headers=reader.anna),
+    ]
+    close(api, owner, f["id"], "2015-03-01T10:00:00+01:00")
+    refused.append(
+        api.client.post(f"{base}/reopen", json={"reason": "weiter"}, headers=reader.unit.clerk)
+    )
+    r = api.client.post(f"{base}/holds", json=hold, headers=owner.anna)
+    assert r.status_code == 201, r.text
+    refused.append(api.client.post(f"/api/v1/retention/holds/{r.json()['id']}/release",
+                                   headers=reader.anna))  # fmt: skip
+    for answer in refused:
+        assert answer.status_code == 403, answer.text
+        assert "forwarded to you for reading only" in answer.json()["detail"]
+    assert api.client.get(base, headers=owner.anna).json()["status"] == "held"
+
+    # Due for its own unit once the hold goes, never for the unit that reads it.
+    (active,) = api.client.get(f"{base}/holds", headers=owner.anna).json()
+    r = api.client.post(f"/api/v1/retention/holds/{active['id']}/release", headers=owner.anna)
+    assert r.status_code == 200, r.text
+    today = date.today().isoformat()
+    due = {
+        name: [x["file_id"] for x in api.client.get(
+            "/api/v1/retention/due", params={"as_of": today, "limit": 1000}, headers=o.anna
+        ).json()["files"]]
+        for name, o in (("owner", owner), ("reader", reader))
+    }  # fmt: skip
+    assert f["id"] in due["owner"] and f["id"] not in due["reader"]
+    r = api.client.post("/api/v1/retention/runs", json={"as_of": today}, headers=reader.anna)
+    assert r.status_code in (201, 409), r.text
+    if r.status_code == 201:
+        items = api.client.get(f"/api/v1/retention/runs/{r.json()['id']}/items",
+                               headers=reader.anna).json()  # fmt: skip
+        assert f["id"] not in [i["file_id"] for i in items]

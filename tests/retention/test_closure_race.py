@@ -1,4 +1,5 @@
-"""Closing a file while a version is uploaded: the two serialise on the file row (PostgreSQL)."""
+"""Races that serialise on row locks (PostgreSQL): closing a file while a version is uploaded,
+appraising a file while its disposal run is approved."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from eakte.db import make_engine, make_session_factory, unit_of_work
 from eakte.documents import service as documents
 from eakte.documents.models import DocumentVersion
 from eakte.errors import Conflict
+from retention import disposal
 from retention.rules import RetentionPolicy
 from retention.service import close_file
 from storage import S3Store
 from tests import factories
 from tests.conftest import Api, api_for
-from tests.retention.helpers import PDF, file_with_documents, office
+from tests.retention.helpers import PDF, close, file_with_documents, office
 
 # How long one side holds its transaction open while the other one tries to get in.
 HOLD_SECONDS = 0.5
@@ -160,3 +162,42 @@ def test_uploads_and_closure_through_the_api_leave_no_version_unlocked(pg_api: A
     assert len(keys) == 2 + codes.count(201)
     for key in keys:
         assert api.store.stat(key).retain_until is not None, key
+
+
+def test_a_decision_racing_the_approval_is_refused(pg_api: Api) -> None:
+    api = pg_api
+    o = office(api)
+    item = factories.plan_item(api, retention_years=5, archive_value="B")
+    f, _ = file_with_documents(api, o, item["code"], documents=1)
+    close(api, o, f["id"], "2012-06-01T10:00:00+02:00")
+    r = api.client.post("/api/v1/retention/runs", json={"as_of": "2030-01-02"}, headers=o.anna)
+    assert r.status_code == 201, r.text
+    run_id = uuid.UUID(r.json()["id"])
+    r = api.client.post(f"/api/v1/retention/runs/{run_id}/decisions", headers=o.anna,
+                        json={"decisions": [{"file_id": f["id"], "decision": "A"}]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    units = frozenset({o.unit.code})
+    anna = Principal("anna", frozenset({Role.ARCHIVIST}), units)
+    bert = Principal("bert", frozenset({Role.ARCHIVIST}), units)
+    factory = make_session_factory(api.engine)
+    inside = threading.Event()
+
+    def approval() -> None:
+        with unit_of_work(factory) as session:
+            disposal.approve_run(session, bert, RetentionPolicy(), run_id)
+            inside.set()
+            time.sleep(HOLD_SECONDS)  # the decision comes while the approval is uncommitted
+
+    def decision() -> None:
+        assert inside.wait(10)
+        with unit_of_work(factory) as session:
+            disposal.decide(session, anna, run_id, [(uuid.UUID(f["id"]), "V")])
+
+    with ThreadPoolExecutor(2) as pool:
+        approving = pool.submit(approval)
+        deciding = pool.submit(decision)
+        approving.result()
+        with pytest.raises(Conflict, match="before approval"):
+            deciding.result()
+    items = api.client.get(f"/api/v1/retention/runs/{run_id}/items", headers=o.anna).json()
+    assert [(i["decision"], i["decided_by"]) for i in items] == [("A", "anna")]
