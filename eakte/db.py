@@ -143,3 +143,26 @@ def _run_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_after_commit(session: Session) -> None:
     session.info.pop("after_commit", None)
+
+
+def first_lock(session: Session, table: str, row_id: object) -> bool:
+    """True unless the session's transaction has locked this row already (then False).
+
+    For code that locks a row (SELECT ... FOR UPDATE) and may run twice in one transaction,
+    as an upload is authorised before its content is stored and then recorded: the second
+    time the row needs no second trip to the database.
+    """
+    locked: set[tuple[str, object]] = session.info.setdefault(_LOCKED_ROWS, set())
+    if (table, row_id) in locked:
+        return False
+    locked.add((table, row_id))
+    return True
+
+
+_LOCKED_ROWS = "locked_rows"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, _transaction: object) -> None:
+    # Also at the end of a savepoint: rolling back to one releases the locks taken in it.
+    session.info.pop(_LOCKED_ROWS, None)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from eakte.app import create_app
 from eakte.auth.tokens import issue_token
+from eakte.db import make_engine
 from eakte.settings import Settings
 from storage import BlobStore
 
@@ -57,6 +58,17 @@ def api_for(database_url: str, engine: Engine, store: BlobStore) -> Iterator[Api
     app = create_app(settings, engine=engine, store=store)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, settings, engine, store)
+
+
+@pytest.fixture
+def pg_api(request: pytest.FixtureRequest) -> Iterator[Api]:
+    """The app on PostgreSQL with SeaweedFS, for tests of races that row locks settle."""
+    url = str(request.getfixturevalue("pg_url"))
+    engine = make_engine(url)
+    try:
+        yield from api_for(url, engine, request.getfixturevalue("s3_store"))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=["pg-s3", "sqlite-fs"])

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from eakte.audit.service import record
 from eakte.auth.principal import Permission, Principal
 from eakte.contacts.models import Contact
+from eakte.db import first_lock
 from eakte.documents import repository
 from eakte.documents.models import Document, DocumentVersion
 from eakte.documents.schemas import DocumentMeta, DocumentUpdate, PaperDocumentCreate, PaperUpdate
@@ -297,11 +298,19 @@ def read_document(
 def check_can_add_version(
     session: Session, principal: Principal, document_id: uuid.UUID, *, lock: bool = False
 ) -> Document:
-    """Authorise a new version before any content is accepted."""
+    """Authorise a new version before any content is accepted.
+
+    With `lock`, the file's row and then the document's are locked (a file's row always
+    before its documents'), and the document is read again under its lock: a letter's
+    approval (which freezes it) or a scan committed meanwhile is seen, and concurrent
+    versions get distinct numbers (the unique (document_id, number) constraint backs this).
+    """
     document = get_document(session, principal, document_id, Permission.DOCUMENT_WRITE)
     files.get_writable_file(
         session, principal, document.file_id, Permission.DOCUMENT_WRITE, lock=lock
     )
+    if lock and first_lock(session, "documents", document.id):
+        session.refresh(document, with_for_update=True)
     if document.frozen:
         raise Conflict(f"document {document.id} is frozen (an approved letter); it cannot change")
     return document
@@ -311,11 +320,8 @@ def add_version(
     session: Session, principal: Principal, document_id: uuid.UUID, content: StoredContent
 ) -> tuple[Document, DocumentVersion]:
     """Record a new version of a document."""
-    # The file row is locked first so that closing the file and this version serialise.
+    # Locked: closing the file and this version serialise, as do concurrent versions.
     document = check_can_add_version(session, principal, document_id, lock=True)
-    # Lock the document row so two concurrent uploads get distinct numbers; the
-    # unique (document_id, number) constraint backs this up.
-    session.refresh(document, with_for_update=True)
     version = _new_version(session, principal, document, content)
     files.touch(session.get_one(File, document.file_id))
     return document, version
@@ -549,7 +555,6 @@ def add_scan(
     destroyed from `paper_destroy_after` on.
     """
     document = check_can_scan(session, principal, document_id, lock=True)
-    session.refresh(document, with_for_update=True)
     version = _new_version(session, principal, document, content)
     document.paper_scanned_version = version.number
     document.paper_destroy_after = version.created_at + timedelta(days=keep_paper_days)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from eakte.audit.service import record
 from eakte.auth.principal import Permission, Principal
 from eakte.contacts.models import Contact
-from eakte.db import utcnow
+from eakte.db import first_lock, utcnow
 from eakte.errors import Conflict, Forbidden, InvalidInput, NotFound
 from eakte.files import repository
 from eakte.files.models import File, FileContact, FileStatus, Process
@@ -35,14 +35,6 @@ _LOCK_FILE = (
     .with_for_update(of=File)
     .execution_options(populate_existing=True)
 )
-#: session.info key: ids of the file rows the session's transaction has locked and loaded.
-_LOCKED = "files_locked"
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_locks(session: Session, _transaction: object) -> None:
-    # Also at the end of a savepoint: rolling back to one releases the locks taken in it.
-    session.info.pop(_LOCKED, None)
 
 
 def format_reference(plan_code: str, year: int, number: int) -> str:
@@ -94,13 +86,10 @@ def get_writable_file(
         # A second call in the same transaction (authorised before the content was stored,
         # then recorded) finds the row locked already and reads it from the session.
         require(principal, Permission.FILE_READ)
-        locked_ids: set[uuid.UUID] = session.info.setdefault(_LOCKED, set())
-        if file_id in locked_ids:
-            locked = session.get(File, file_id)
-        else:
+        if first_lock(session, "files", file_id):
             locked = session.execute(_LOCK_FILE, {"file_id": file_id}).scalar_one_or_none()
-            if locked is not None:
-                locked_ids.add(file_id)
+        else:
+            locked = session.get(File, file_id)
         file = _visible(session, principal, file_id, locked)
     else:
         file = get_file(session, principal, file_id, Permission.FILE_READ)

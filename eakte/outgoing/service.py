@@ -258,6 +258,9 @@ def approve(session: Session, principal: Principal, letter_id: uuid.UUID) -> Let
     if letter.state != LetterState.DRAFT.value:
         raise Conflict(f"letter {letter.id} is {letter.state}; only a draft can be approved")
     document = session.get_one(Document, letter.document_id)
+    # Locked and read again: a version uploaded meanwhile is either committed and approved
+    # here, or waits and then finds the document frozen (see documents.check_can_add_version).
+    session.refresh(document, with_for_update=True)
     if document.current_version == 0:
         raise Conflict(f"letter {letter.id} has no content to approve")
     letter.state = LetterState.APPROVED.value

@@ -7,37 +7,25 @@ import io
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 
 from eakte.auth.principal import Principal, Role
-from eakte.db import make_engine, make_session_factory, unit_of_work
+from eakte.db import make_session_factory, unit_of_work
 from eakte.documents import service as documents
 from eakte.documents.models import DocumentVersion
 from eakte.errors import Conflict
 from retention import disposal
 from retention.rules import RetentionPolicy
 from retention.service import close_file
-from storage import S3Store
 from tests import factories
-from tests.conftest import Api, api_for
+from tests.conftest import Api
 from tests.retention.helpers import PDF, close, file_with_documents, office
 
 # How long one side holds its transaction open while the other one tries to get in.
 HOLD_SECONDS = 0.5
-
-
-@pytest.fixture
-def pg_api(pg_url: str, s3_store: S3Store) -> Iterator[Api]:
-    """The app on PostgreSQL with SeaweedFS: row locks are what this is about."""
-    engine = make_engine(pg_url)
-    try:
-        yield from api_for(pg_url, engine, s3_store)
-    finally:
-        engine.dispose()
 
 
 def _content(api: Api, document_id: uuid.UUID) -> documents.StoredContent:
