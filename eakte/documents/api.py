@@ -368,6 +368,12 @@ def get_version(
     return service.get_version(session, principal, document_id, number)
 
 
+def _none_match(header: str, etag: str) -> bool:
+    """If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" matches "x"; * matches any."""
+    tags = [t.strip() for t in header.split(",")]
+    return "*" in tags or etag in [t.removeprefix("W/") for t in tags]
+
+
 def content_disposition(name: str | None, fallback: str) -> str:
     filename = name or fallback
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
@@ -405,7 +411,7 @@ def download_version(
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, no-cache",
     }
-    if if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
+    if if_none_match and _none_match(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     byte_range = service.parse_range(range_header, version.size)
     service.open_content(session, principal, document_id, number, byte_range)
