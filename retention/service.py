@@ -23,6 +23,7 @@ from eakte.errors import Conflict, Forbidden, InvalidInput, NotFound
 from eakte.files import service as files
 from eakte.files.models import File, FileStatus
 from eakte.guards import require
+from eakte.outgoing import repository as letters
 from retention import repository
 from retention.models import Hold
 from retention.rules import RetentionPolicy, due_date, lock_until
@@ -128,6 +129,14 @@ def close_file(
     repository.lock_file(session, file)
     if file.status != FileStatus.OPEN.value:
         raise Conflict(f"file {file.reference} is {file.status}; only open files can be closed")
+    sending = letters.emails_in_flight(session, file.id)
+    if sending:
+        # The sent message becomes a version of its letter; after closure it would join a
+        # closed file without the closure's Object Lock.
+        raise Conflict(
+            f"file {file.reference} has {sending} e-mail letter(s) still being sent; "
+            "close it once they are sent or have failed"
+        )
     file.closed_at = closed_at or now
     held = repository.has_active_hold(session, file.id)
     file.status = FileStatus.HELD.value if held else FileStatus.CLOSED.value

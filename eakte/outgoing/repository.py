@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from eakte.files.models import File
@@ -92,3 +92,19 @@ def letters_of_batch(session: Session, batch_id: uuid.UUID) -> Sequence[Letter]:
 def file_by_reference(session: Session, reference: str) -> File | None:
     """The file with this reference (Aktenzeichen)."""
     return session.scalar(select(File).where(File.reference == reference))
+
+
+def emails_in_flight(session: Session, file_id: uuid.UUID) -> int:
+    """E-mail letters of a file queued or being sent: the sent message still joins the file."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Letter)
+            .where(
+                Letter.file_id == file_id,
+                Letter.channel == Channel.EMAIL.value,
+                Letter.state.in_((LetterState.QUEUED.value, LetterState.SENDING.value)),
+            )
+        )
+        or 0
+    )

@@ -246,7 +246,11 @@ def letters_of_file(session: Session, principal: Principal, file_id: uuid.UUID) 
 
 def _writable_letter(session: Session, principal: Principal, letter_id: uuid.UUID) -> Letter:
     letter = get_letter(session, principal, letter_id, Permission.DOCUMENT_WRITE)
-    files.get_writable_file(session, principal, letter.file_id, Permission.DOCUMENT_WRITE)
+    # The file's row is locked (as closing it locks it) so that a letter queued for sending
+    # and the file's closure serialise: closure waits for letters on their way out.
+    files.get_writable_file(
+        session, principal, letter.file_id, Permission.DOCUMENT_WRITE, lock=True
+    )
     # Lock the letter so two requests cannot both move it on (e.g. send twice).
     session.refresh(letter, with_for_update=True)
     return letter

@@ -309,3 +309,24 @@ def test_mailroom_prints_a_batch_and_marks_it_posted(outgoing_api: Api) -> None:
     assert final["state"] == "sent" and final["print_batch_id"] == batch["id"]
     again = api.client.post(f"/api/v1/print-batches/{batch['id']}/posted", headers=mailroom)
     assert again.status_code == 409
+
+
+def test_a_file_closes_once_its_e_mail_letters_are_on_their_way(
+    outgoing_api: Api, smtp_server: SmtpServer
+) -> None:
+    api = outgoing_api
+    ctx = _setup(api)
+    letter = _approved(api, ctx)
+    assert api.client.post(f"/api/v1/letters/{letter['id']}/send", headers=ctx["author"]).is_success
+    close = f"/api/v1/retention/files/{ctx['file']['id']}/close"
+    r = api.client.post(close, headers=ctx["author"])
+    assert r.status_code == 409 and "still being sent" in r.json()["detail"]
+    assert [str(x) for x in _deliver(api).sent] == [letter["id"]]
+    r = api.client.post(close, headers=ctx["author"])
+    assert r.status_code == 200, r.text
+    # The sent message joined the file before closure, so closure locked it with the rest.
+    sent = api.client.get(f"/api/v1/letters/{letter['id']}", headers=ctx["author"]).json()
+    versions = api.client.get(
+        f"/api/v1/documents/{letter['document_id']}/versions", headers=ctx["author"]
+    ).json()
+    assert [v["number"] for v in versions] == [1, sent["eml_version"]]
