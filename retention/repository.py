@@ -348,6 +348,17 @@ def lock_file(session: Session, file: File) -> None:
     session.refresh(file)
 
 
+def closed_files_of_item(session: Session, plan_item_id: uuid.UUID) -> Sequence[File]:
+    """The closed and held (not yet disposed of) files under a plan item."""
+    return session.scalars(
+        select(File).where(
+            File.plan_item_id == plan_item_id,
+            File.closed_at.is_not(None),
+            File.status.in_([FileStatus.CLOSED.value, FileStatus.HELD.value]),
+        )
+    ).all()
+
+
 def protected_files(session: Session) -> Sequence[tuple[File, bool]]:
     """Closed files and files under an active hold, each with whether it is held."""
     held = active_hold_exists(File.id)

@@ -97,6 +97,26 @@ def protect_restored(session: Session, store: BlobStore, policy: RetentionPolicy
     return protected
 
 
+def extend_item_locks(
+    session: Session, store: BlobStore, policy: RetentionPolicy, plan_item_id: uuid.UUID
+) -> int:
+    """Extend the Object Lock of the closed files under a plan item to their due dates.
+
+    For a plan item whose retention rule changed: files closed under a shorter rule would
+    otherwise be deletable at the storage level before the application counts them as due.
+    A shorter rule leaves the longer locks as they are (S3 allows no shortening). Returns
+    the number of files whose blobs were locked.
+    """
+    now = utcnow()
+    extended = 0
+    for file in repository.closed_files_of_item(session, plan_item_id):
+        due = file_due_on(file, policy)
+        if due is not None and lock_until(due) > now:
+            _lock_blobs(store, blob_keys(session, file.id), lock_until(due), policy)
+            extended += 1
+    return extended
+
+
 def retention_of(
     session: Session, principal: Principal, policy: RetentionPolicy, file_id: uuid.UUID
 ) -> FileRetention:

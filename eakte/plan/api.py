@@ -7,10 +7,12 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, status
 
-from eakte.deps import PrincipalDep, SessionDep
+from eakte.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep
 from eakte.plan import service
 from eakte.plan.models import FilePlanItem
 from eakte.plan.schemas import PlanItemCreate, PlanItemOut, PlanItemUpdate
+from retention import service as retention
+from retention.rules import RetentionPolicy
 
 router = APIRouter(prefix="/api/v1/plan-items", tags=["file plan"])
 
@@ -39,7 +41,20 @@ def get_plan_item(item_id: uuid.UUID, session: SessionDep, principal: PrincipalD
 
 @router.patch("/{item_id}", response_model=PlanItemOut)
 def update_plan_item(
-    item_id: uuid.UUID, data: PlanItemUpdate, session: SessionDep, principal: PrincipalDep
+    item_id: uuid.UUID,
+    data: PlanItemUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    store: StoreDep,
 ) -> FilePlanItem:
-    """Change a file plan item (admin)."""
-    return service.update_item(session, principal, item_id, data)
+    """Change a file plan item (admin).
+
+    A changed retention rule extends the Object Lock of the files closed under the item
+    before the change commits (one request to the store per version of those files).
+    """
+    item = service.update_item(session, principal, item_id, data)
+    if "retention_years" in data.model_fields_set:
+        policy = RetentionPolicy.from_settings(settings)
+        retention.extend_item_locks(session, store, policy, item.id)
+    return item

@@ -236,3 +236,26 @@ def test_a_unit_a_file_was_forwarded_to_reads_it_and_decides_nothing(api: Api) -
         items = api.client.get(f"/api/v1/retention/runs/{r.json()['id']}/items",
                                headers=reader.anna).json()  # fmt: skip
         assert f["id"] not in [i["file_id"] for i in items]
+
+
+def test_a_longer_retention_rule_extends_the_locks_of_closed_files(api: Api) -> None:
+    o = office(api)
+    item = factories.plan_item(api, retention_years=10)
+    f, _ = file_with_documents(api, o, item["code"])
+    year = datetime.fromisoformat(close(api, o, f["id"])["closed_at"]).year
+    admin = api.auth(["admin"], [])
+    keys = _blob_keys(api, f["id"])
+
+    r = api.client.patch(f"/api/v1/plan-items/{item['id']}", json={"retention_years": 30},
+                         headers=admin)  # fmt: skip
+    assert r.status_code == 200, r.text
+    longer = datetime(year + 31, 1, 1, tzinfo=UTC)
+    assert [api.store.stat(key).retain_until for key in keys] == [longer] * len(keys)
+    state = api.client.get(f"/api/v1/retention/files/{f['id']}", headers=o.anna).json()
+    assert state["due_on"] == longer.date().isoformat()
+
+    # A shorter rule again cannot shorten what is locked (nor may S3).
+    r = api.client.patch(f"/api/v1/plan-items/{item['id']}", json={"retention_years": 5},
+                         headers=admin)  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert [api.store.stat(key).retain_until for key in keys] == [longer] * len(keys)
