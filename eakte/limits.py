@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -11,9 +12,26 @@ from eakte.errors import problem_body
 
 log = logging.getLogger(__name__)
 
-# Uploads stream through eakte.multipart with their own limit (max_upload_bytes); every other
-# body (JSON, forms) is parsed whole in memory, so it gets a small cap.
-_STREAMED_TYPES = (b"multipart/form-data",)
+#: The routes that read their body through eakte.multipart (`receive_upload`,
+#: `MultipartStream`), which streams the file part to the blob store under its own limit,
+#: max_upload_bytes. Every other body gets the small cap, whatever its Content-Type: FastAPI
+#: reads a body whole before it checks who is calling, and `request.form()` spools file parts
+#: to disk without limit, so exempting "multipart" by its Content-Type would let anyone send
+#: any route an unbounded body. Listed by method and path because the middleware runs before
+#: routing, where no mark on the route could be seen. A new upload route must be added here
+#: (tests/security/test_uploads.py tries each one).
+_UPLOAD_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("POST", re.compile(r"/api/v1/files/[^/]+/documents")),
+    ("POST", re.compile(r"/api/v1/documents/[^/]+/versions")),
+    ("POST", re.compile(r"/api/v1/documents/[^/]+/scan")),
+    ("POST", re.compile(r"/api/v1/inbox")),
+)
+
+
+def _is_upload(scope: Scope) -> bool:
+    """Whether the request goes to one of the streaming upload routes."""
+    method, path = scope["method"], scope["path"]
+    return any(method == m and pattern.fullmatch(path) for m, pattern in _UPLOAD_ROUTES)
 
 
 class RequestLimits:
@@ -38,8 +56,7 @@ class RequestLimits:
                           f"the request headers exceed {self.max_header_bytes} bytes",
                           "headers-too-large")
             return
-        content_type = next((v for k, v in headers if k == b"content-type"), b"")
-        if content_type.lower().startswith(_STREAMED_TYPES):
+        if _is_upload(scope):
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import anyio.from_thread
 import anyio.to_thread
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -46,18 +47,22 @@ class MultipartStream:
         if ctype != b"multipart/form-data" or not boundary:
             raise BadRequest("expected a multipart/form-data body with a boundary")
         self._body: AsyncIterator[bytes] = request.stream().__aiter__()
-        self._parser = MultipartParser(
-            boundary,
-            callbacks={
-                "on_part_begin": self._on_part_begin,
-                "on_part_data": self._on_part_data,
-                "on_part_end": self._on_part_end,
-                "on_header_field": self._on_header_field,
-                "on_header_value": self._on_header_value,
-                "on_header_end": self._on_header_end,
-                "on_headers_finished": self._on_headers_finished,
-            },
-        )
+        try:
+            self._parser = MultipartParser(
+                boundary,
+                callbacks={
+                    "on_part_begin": self._on_part_begin,
+                    "on_part_data": self._on_part_data,
+                    "on_part_end": self._on_part_end,
+                    "on_header_field": self._on_header_field,
+                    "on_header_value": self._on_header_value,
+                    "on_header_end": self._on_header_end,
+                    "on_headers_finished": self._on_headers_finished,
+                    "on_end": self._on_end,
+                },
+            )
+        except FormParserError as exc:  # e.g. a boundary longer than the parser allows
+            raise BadRequest(f"invalid multipart boundary: {exc}") from None
         self.fields: dict[str, str] = {}
         self.filename: str | None = None
         self.file_content_type: str | None = None
@@ -71,6 +76,7 @@ class MultipartStream:
         self._file_done = False
         self._buffer = bytearray()
         self._body_done = False
+        self._closed = False  # the closing delimiter (--boundary--) was seen
         self._arrived = asyncio.Event()  # set when data, the end or an error is there
         self._taken = asyncio.Event()  # set when the reader made room in the buffer
         self._failure: BaseException | None = None
@@ -125,16 +131,28 @@ class MultipartStream:
             self.fields[self._field_name] = self._field_value.decode("utf-8", "replace")
             self._field_name = None
 
+    def _on_end(self) -> None:
+        self._closed = True
+
     # -- pulling ----------------------------------------------------------------------------
     async def _feed(self) -> None:
         try:
             chunk = await self._body.__anext__()
         except StopAsyncIteration:
             self._body_done = True
-            self._parser.finalize()
+            # The parser does not check this itself (its finalize() is empty): without the
+            # closing delimiter the body was cut off, and a part may be missing or truncated.
+            if not self._closed:
+                where = "inside the file part" if self._in_file else "before the closing boundary"
+                raise BadRequest(f"the request body ended {where}") from None
             return
         if chunk:
-            self._parser.write(chunk)
+            try:
+                self._parser.write(chunk)
+            except FormParserError as exc:
+                # The parser's own errors (bad framing, a part header over its size limit)
+                # are the client's; our callbacks raise domain errors, which pass through.
+                raise BadRequest(f"malformed multipart body: {exc}") from None
 
     async def until_file(self) -> None:
         """Parse up to the start of the file part; fields before it are in `fields`."""
@@ -147,11 +165,12 @@ class MultipartStream:
         """Receive the file part into the buffer, never more than READ_AHEAD bytes ahead.
 
         Runs as a task beside the reader; an error (bad framing, the client went away)
-        is kept for `read_chunk` to raise.
+        is kept for `read_chunk` and `finish` to raise. It may come with the piece that ends
+        the file part, from what follows it (a second file, a field too long).
         """
         try:
             while not self._file_done:
-                if self._body_done:
+                if self._body_done:  # _feed raises at the end already; never spin on it
                     raise BadRequest("the request body ended inside the file part")
                 while len(self._buffer) >= READ_AHEAD:
                     self._taken.clear()
@@ -165,11 +184,13 @@ class MultipartStream:
 
     async def read_chunk(self) -> bytearray:
         """The next piece of the file part: all that has arrived; empty at its end."""
-        while not self._buffer and not self._file_done:
-            if self._failure is not None:
-                raise self._failure
+        # The failure first, even with the file complete: the form as a whole is refused,
+        # so the store need not finish writing a blob that would only be removed again.
+        while self._failure is None and not self._buffer and not self._file_done:
             self._arrived.clear()
             await self._arrived.wait()
+        if self._failure is not None:
+            raise self._failure
         chunk, self._buffer = self._buffer, bytearray()  # handed over whole, not copied
         self._taken.set()
         return chunk
@@ -181,13 +202,17 @@ class MultipartStream:
         """
         await self.until_file()
         await self.finish()
-        if not self._file_done:
-            raise BadRequest("the request body ended inside the file part")
         data, self._buffer = self._buffer, bytearray()
         return bytes(data)
 
     async def finish(self) -> None:
-        """Read the rest of the body, collecting fields after the file part."""
+        """Read the rest of the body, collecting fields after the file part.
+
+        Raises what went wrong while the file part was received (`read_ahead`): the parser
+        stopped there, so what it has not parsed yet cannot be trusted either.
+        """
+        if self._failure is not None:
+            raise self._failure
         while not self._body_done:
             await self._feed()
 

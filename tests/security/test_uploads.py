@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import unicodedata
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,6 +103,65 @@ def test_oversized_json_body_is_refused(api: Api, clerk_file: tuple[dict[str, st
     assert r.status_code == 413, r.status_code
     assert r.headers["content-type"] == "application/problem+json"
     assert api.client.get("/api/v1/files", headers=clerk).json() != []  # still serving
+
+
+def _multipart_over_the_cap(api: Api) -> bytes:
+    """A well-framed multipart body whose file part is larger than max_body_bytes."""
+    return (
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="gross.pdf"\r\n\r\n'
+        + b"\0" * (api.settings.max_body_bytes + 64 * 1024)
+        + b"\r\n--B--\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PATCH", "/api/v1/documents/{id}"),
+        ("POST", "/api/v1/files"),
+        ("POST", "/signin"),  # form fields through request.form(), which spools file parts
+    ],
+)
+def test_multipart_body_on_other_routes_gets_the_small_body_cap(
+    api: Api, method: str, path: str
+) -> None:
+    # Claiming to be multipart must not lift the cap: without a token, the body would otherwise
+    # be read whole before the 401 (or spooled to disk by a form parser).
+    url = path.format(id=uuid.uuid4())
+    body = _multipart_over_the_cap(api)
+    headers = {"Content-Type": "multipart/form-data; boundary=B"}
+    r = api.client.request(method, url, content=body, headers=headers)
+    assert r.status_code == 413, r.text[:300]
+    assert r.headers["content-type"] == "application/problem+json"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield body
+
+    r = api.client.request(method, url, content=chunks(), headers=headers)
+    assert r.status_code == 413, r.text[:300]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/v1/files/{id}/documents", 404),
+        ("/api/v1/documents/{id}/versions", 404),
+        ("/api/v1/documents/{id}/scan", 404),
+        ("/api/v1/inbox", 403),  # a clerk may not hand in post
+    ],
+)
+def test_upload_routes_take_bodies_over_the_small_body_cap(
+    api: Api, clerk_file: tuple[dict[str, str], str], path: str, status: int
+) -> None:
+    # Each upload route reads the body through eakte.multipart under max_upload_bytes; the
+    # small-body cap would refuse it first with 413.
+    clerk, _ = clerk_file
+    r = api.client.post(
+        path.format(id=uuid.uuid4()),
+        content=_multipart_over_the_cap(api),
+        headers={**clerk, "Content-Type": "multipart/form-data; boundary=B"},
+    )
+    assert r.status_code == status, r.text[:300]
 
 
 @pytest.fixture(scope="module")
