@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -160,14 +163,33 @@ class Settings(BaseSettings):
             return self.jwt_secret.get_secret_value()
         if self.jwt_public_key or self.jwks_url:
             return None
-        path = self.secret_file
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        return _kept_secret(self.secret_file)
 
     @property
     def is_sqlite(self) -> bool:
         """True for the embedded SQLite database."""
         return self.database_url.startswith("sqlite")
+
+
+def _kept_secret(path: Path) -> str:
+    """The secret in `path`, made on first use: private from its first byte, and made once.
+
+    Written to a private temporary file and linked into place, so no other user can read
+    it while it is written, and processes starting together all read the one that won.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+                out.flush()
+                os.fsync(out.fileno())
+            with contextlib.suppress(FileExistsError):  # another process was first: use its
+                os.link(temp, path)
+        finally:
+            os.unlink(temp)
+    secret = path.read_text().strip()
+    if not secret:
+        raise RuntimeError(f"the secret file {path} is empty; remove it to have a new one made")
+    return secret

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import jwt
 
+from eakte.settings import Settings
 from tests.support.server import clean_env, eakte
 
 
@@ -46,6 +48,22 @@ def test_token_is_accepted_by_the_secret_it_was_issued_with(tmp_path: Path) -> N
     claims = jwt.decode(token, secret, algorithms=["HS256"])
     assert claims["sub"] == "anna" and claims["roles"] == ["clerk"] and claims["units"] == ["32"]
     assert (tmp_path / "var" / "secret.key").stat().st_mode & 0o077 == 0
+
+
+def _secret_of(path: str) -> str:
+    settings = Settings(secret_file=Path(path))  # type: ignore[call-arg]
+    secret = settings.hs256_secret
+    assert secret is not None
+    return secret
+
+
+def test_processes_starting_together_make_one_private_secret(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "secret.key"
+    with ProcessPoolExecutor(8) as pool:
+        secrets = set(pool.map(_secret_of, [str(path)] * 32))
+    assert len(secrets) == 1 and path.read_text().strip() in secrets
+    assert path.stat().st_mode & 0o077 == 0
+    assert [p.name for p in path.parent.iterdir()] == ["secret.key"]  # no temporary left
 
 
 def test_bad_input_gets_a_readable_message(tmp_path: Path) -> None:
