@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -121,7 +122,9 @@ def build_message(claim: _Claim, settings: Settings, pdf: bytes) -> EmailMessage
     """The e-mail of a letter: subject with the file reference, the PDF attached."""
     msg = EmailMessage()
     msg["From"] = settings.smtp_from
-    msg["To"] = f'"{claim.recipient_name}" <{claim.recipient_email}>'
+    # An Address object quotes the display name: a name with quotes, commas or angle brackets
+    # cannot add a recipient.
+    msg["To"] = Address(display_name=claim.recipient_name, addr_spec=claim.recipient_email)
     msg["Subject"] = f"{claim.subject} (Az. {claim.reference})"
     msg["Date"] = claim.letter_date_header
     msg["Message-ID"] = claim.message_id
@@ -223,7 +226,13 @@ def _attempt(
     try:
         with store.open(claim.pdf_key) as reader:
             pdf = b"".join(reader)
-        message = build_message(claim, settings, pdf)
+        try:
+            message = build_message(claim, settings, pdf)
+        except ValueError as exc:  # e.g. a line break in a header (letters older than the check)
+            _finish(factory, settings, claim,
+                    smtp.SendResult(smtp.Outcome.PERMANENT, f"the message cannot be built: {exc}"),
+                    None, report)  # fmt: skip
+            return
         # The .eml is stored before the message leaves, so once the server has
         # accepted it, recording "sent" needs nothing that could still fail halfway.
         eml = documents.store_content(

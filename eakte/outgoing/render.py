@@ -80,7 +80,8 @@ def render_html(name: str, body_html: str, context: LetterContext) -> str:
     values = context.as_dict()
     try:
         body = _SANDBOX.from_string(body_html).render(values)
-    except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError) as exc:
+    except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError,
+            ArithmeticError) as exc:  # fmt: skip
         _template_error(name, exc)
     # The body was rendered with autoescaping, so inserting it unescaped is safe.
     return _FRAME.get_template("letter.html").render(values | {"body": Markup(body)})  # noqa: S704

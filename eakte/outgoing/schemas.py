@@ -37,12 +37,16 @@ class TemplateOut(BaseModel):
     updated_at: datetime
 
 
+#: No line breaks: the name and the subject go into e-mail headers.
+ONE_LINE = r"^[^\r\n]+$"
+
+
 class Recipient(BaseModel):
     """Whom a letter goes to."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=300)
+    name: str = Field(min_length=1, max_length=300, pattern=ONE_LINE)
     address: str | None = Field(default=None, max_length=1000, description="postal address lines")
     email: EmailStr | None = None
 
@@ -52,7 +56,7 @@ class LetterCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=500)
+    subject: str = Field(min_length=1, max_length=500, pattern=ONE_LINE)
     recipient: Recipient
     channel: Channel
     template: str | None = Field(default=None, description="template name")

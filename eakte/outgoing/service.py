@@ -91,8 +91,10 @@ def get_template(session: Session, principal: Principal, template_id: uuid.UUID)
     return template
 
 
-def _check_cosigner(session: Session, principal: Principal, cosigner: str) -> None:
-    if cosigner == principal.subject:
+def _check_cosigner(session: Session, author: str, cosigner: str) -> None:
+    # The letter's author, whoever asks: a colleague naming the author would otherwise let
+    # the author co-sign their own letter.
+    if cosigner == author:
         raise InvalidInput("the co-signature must come from a second clerk, not the author")
     worklist.known_principal(session, cosigner)
 
@@ -112,7 +114,7 @@ def create_letter(
         if process is None or process.file_id != file.id:
             raise InvalidInput(f"process {data.process_id} is not part of file {file.reference}")
     if data.cosigner is not None:
-        _check_cosigner(session, principal, data.cosigner)
+        _check_cosigner(session, principal.subject, data.cosigner)
     now = utcnow()
     template: LetterTemplate | None = None
     if data.template is not None:
@@ -267,6 +269,13 @@ def approve(session: Session, principal: Principal, letter_id: uuid.UUID) -> Let
     session.refresh(document, with_for_update=True)
     if document.current_version == 0:
         raise Conflict(f"letter {letter.id} has no content to approve")
+    # A draft takes new versions of any type; only a PDF can be printed or sent as brief.pdf.
+    current = documents_repo.version(session, document.id, document.current_version)
+    if current is None or current.mime_type != "application/pdf":
+        raise Conflict(
+            f"letter {letter.id}'s current version is "
+            f"{current.mime_type if current else 'missing'}, not a PDF; it cannot be approved"
+        )
     letter.state = LetterState.APPROVED.value
     letter.approved_by, letter.approved_at = principal.subject, utcnow()
     letter.approved_version = document.current_version
@@ -292,7 +301,12 @@ def request_cosign(
         raise Conflict(f"letter {letter.id} is {letter.state}; it is past co-signing")
     if letter.cosigned_at is not None:
         raise Conflict(f"letter {letter.id} was co-signed by {letter.cosigned_by} already")
-    _check_cosigner(session, principal, cosigner)
+    _check_cosigner(session, letter.created_by, cosigner)
+    if letter.cosigner is not None and letter.cosigner != cosigner:
+        # The co-signer asked before is no longer waited for: their work item goes.
+        worklist.withdraw_open(
+            session, principal, Purpose.COSIGN, "letter", str(letter.id), letter.cosigner
+        )
     letter.cosigner = cosigner
     session.flush()
     record(
@@ -311,7 +325,7 @@ def cosign(session: Session, principal: Principal, letter_id: uuid.UUID) -> Lett
     """Co-sign (Mitzeichnung) an approved letter as the clerk asked to."""
     letter = get_letter(session, principal, letter_id, Permission.DOCUMENT_WRITE)
     session.refresh(letter, with_for_update=True)
-    if letter.cosigner != principal.subject:
+    if letter.cosigner != principal.subject or principal.subject == letter.created_by:
         raise Forbidden(f"letter {letter.id} awaits no co-signature from you")
     if letter.state != LetterState.APPROVED.value:
         raise Conflict(
@@ -422,7 +436,12 @@ def print_batch_pdf(
                 raise Conflict(f"letter {letter.id} has no approved version to print")
             with store.open(version.blob_key) as reader:
                 data = b"".join(reader)
-            pdf = sources.enter_context(pikepdf.open(io.BytesIO(data)))
+            try:
+                pdf = sources.enter_context(pikepdf.open(io.BytesIO(data)))
+            except pikepdf.PdfError as exc:
+                raise Conflict(
+                    f"letter {letter.id} ({letter.subject}) is not a readable PDF: {exc}"
+                ) from None
             merged.pages.extend(pdf.pages)
             record(
                 session,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from eakte.audit.service import record
@@ -40,12 +41,15 @@ def remember(session: Session, principal: Principal) -> None:
     units = sorted(principal.units)
     row = session.get(KnownPrincipal, principal.subject)
     if row is None:
-        session.add(
-            KnownPrincipal(
-                subject=principal.subject, units=units, first_seen_at=now, last_seen_at=now
-            )
-        )
-        session.flush()
+        try:
+            with session.begin_nested():  # a savepoint: losing the race keeps the transaction
+                session.add(
+                    KnownPrincipal(
+                        subject=principal.subject, units=units, first_seen_at=now, last_seen_at=now
+                    )
+                )
+        except IntegrityError:
+            pass  # another request of the same principal entered it a moment before
     elif sorted(row.units) != units or now - row.last_seen_at > _SEEN_RESOLUTION:
         row.units = units
         row.last_seen_at = now
@@ -301,6 +305,27 @@ def complete_open(
     )
     if item is not None:
         complete(session, actor, item.id)
+
+
+def withdraw_open(
+    session: Session,
+    actor: Principal,
+    purpose: Purpose,
+    object_type: str,
+    object_id: str,
+    assignee: str,
+) -> None:
+    """End another principal's open item of this purpose on an object: no longer asked of them
+    (e.g. a co-signer replaced by another)."""
+    item = repository.open_item_for_object(session, purpose.value, object_type, object_id, assignee)
+    if item is None:
+        return
+    now = utcnow()
+    item.done_at, item.done_by = now, actor.subject
+    revoked = repository.revoke_grants_of_item(session, item.id, now)
+    session.flush()
+    record(session, actor, "work_item.withdrawn", item.object_type, item.object_id,
+           work_item_id=str(item.id), assignee=assignee, grants_ended=revoked)  # fmt: skip
 
 
 def file_grants(

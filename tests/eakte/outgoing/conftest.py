@@ -26,6 +26,7 @@ class Mailbox:
     """What the SMTP server received, and how it answers."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    recipients: list[list[str]] = field(default_factory=list)  # each message's envelope
     refuse_rcpt: str | None = None
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
@@ -40,6 +41,7 @@ class Mailbox:
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         raw = envelope.original_content or b""
+        self.recipients.append(list(envelope.rcpt_tos))
         self.messages.append(message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
         return "250 2.0.0 queued"
 

@@ -261,6 +261,23 @@ def test_bad_input_gets_a_problem_and_changes_nothing(outgoing_api: Api) -> None
     r = _letter(api, ctx, cosigner="nobody-of-that-name")
     assert r.status_code == 422 and "unknown principal" in r.json()["detail"]
 
+    # Line breaks in what goes into e-mail headers.
+    r = _letter(api, ctx, subject="Bescheid\r\nBcc: spy@evil.example")
+    assert r.status_code == 422 and ["body", "subject"] in [e["loc"] for e in r.json()["errors"]]
+    r = _letter(api, ctx, recipient={"name": "Erika\nMustermann", "address": ADDRESS})
+    assert r.status_code == 422
+
+    # A template that divides by a field: the field's value makes it fail, not the server.
+    dividing = factories.unique("teilen")
+    r = api.client.post(
+        "/api/v1/letter-templates",
+        json={"name": dividing, "body_html": "<p>{{ 10 // (fields.n|int) }}</p>"},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    r = _letter(api, ctx, template=dividing, fields={"n": "0"})
+    assert r.status_code == 422 and "does not render" in r.json()["detail"]
+
     # A template that would make the server fetch something: refused, nothing rendered.
     fetching = factories.unique("fetch")
     r = api.client.post(
@@ -330,3 +347,66 @@ def test_a_file_closes_once_its_e_mail_letters_are_on_their_way(
         f"/api/v1/documents/{letter['document_id']}/versions", headers=ctx["author"]
     ).json()
     assert [v["number"] for v in versions] == [1, sent["eml_version"]]
+
+
+def test_the_author_never_co_signs_and_a_replaced_co_signer_is_no_longer_asked(
+    outgoing_api: Api,
+) -> None:
+    api = outgoing_api
+    ctx = _setup(api)
+    author_sub = api.client.get("/api/v1/me", headers=ctx["author"]).json()["subject"]
+    letter = _approved(api, ctx, cosigner=ctx["cosigner_sub"])
+    lid = letter["id"]
+    # The colleague names the author as co-signer: refused, whoever asks.
+    r = api.client.post(f"/api/v1/letters/{lid}/cosign-request", json={"cosigner": author_sub},
+                        headers=ctx["cosigner"])  # fmt: skip
+    assert r.status_code == 422 and "not the author" in r.json()["detail"]
+
+    third_sub = factories.unique("cem")
+    third = api.auth(["clerk"], [ctx["unit"].code], sub=third_sub)
+    assert api.client.get("/api/v1/worklist", headers=third).status_code == 200
+    r = api.client.post(f"/api/v1/letters/{lid}/cosign-request", json={"cosigner": third_sub},
+                        headers=ctx["author"])  # fmt: skip
+    assert r.status_code == 200, r.text
+
+    def asked(headers: dict[str, str]) -> bool:
+        items = api.client.get("/api/v1/worklist", headers=headers).json()
+        return any(i["purpose"] == "cosign" and i["object_id"] == lid for i in items)
+
+    assert asked(third) and not asked(ctx["cosigner"])
+    r = api.client.post(f"/api/v1/letters/{lid}/cosign", headers=ctx["cosigner"])
+    assert r.status_code == 403
+    r = api.client.post(f"/api/v1/letters/{lid}/cosign", headers=third)
+    assert r.status_code == 200 and r.json()["cosigned_by"] == third_sub
+
+
+def test_only_pdf_content_is_approved_and_printed(outgoing_api: Api) -> None:
+    api = outgoing_api
+    ctx = _setup(api)
+    r = _letter(api, ctx, channel="post")
+    assert r.status_code == 201, r.text
+    letter = r.json()
+    r = api.client.post(
+        f"/api/v1/documents/{letter['document_id']}/versions",
+        files={"file": ("brief.txt", b"Sehr geehrte Frau Mustermann,", "text/plain")},
+        headers=ctx["author"],
+    )
+    assert r.status_code == 201, r.text
+    r = api.client.post(f"/api/v1/letters/{letter['id']}/approve", headers=ctx["author"])
+    assert r.status_code == 409 and "not a PDF" in r.json()["detail"]
+
+
+def test_a_recipient_name_cannot_add_recipients(
+    outgoing_api: Api, smtp_server: SmtpServer
+) -> None:
+    api = outgoing_api
+    ctx = _setup(api)
+    name = 'Erika" <spy@evil.example>, "x'
+    letter = _approved(api, ctx, recipient={"name": name, "address": ADDRESS,
+                                            "email": "erika@example.org"})  # fmt: skip
+    assert api.client.post(f"/api/v1/letters/{letter['id']}/send", headers=ctx["author"]).is_success
+    assert [str(x) for x in _deliver(api).sent] == [letter["id"]]
+    (msg,) = smtp_server.mailbox.messages
+    assert [a.addr_spec for a in msg["To"].addresses] == ["erika@example.org"]
+    assert msg["To"].addresses[0].display_name == name
+    assert smtp_server.mailbox.recipients == [["erika@example.org"]]
