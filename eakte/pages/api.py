@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -23,7 +23,7 @@ from eakte.db import unit_of_work
 from eakte.deps import SettingsDep, StoreDep, principal_from_credential
 from eakte.documents import service as documents
 from eakte.documents.models import DocumentVersion
-from eakte.errors import DomainError, NotFound, Unauthenticated
+from eakte.errors import DomainError, Forbidden, NotFound, Unauthenticated
 from eakte.files import service as files
 from eakte.pages.auth import COOKIE, signed_in_principal
 
@@ -69,6 +69,21 @@ async def _page_principal(request: Request) -> Principal | None:
         return None
 
 
+def _require_same_origin(request: Request) -> None:
+    """Refuse a sign-in or sign-out posted from another site (login CSRF).
+
+    SameSite only governs when the browser sends the cookie, not when a response sets one:
+    another site could sign a visitor in as someone else. Browsers name the posting site in
+    Sec-Fetch-Site and Origin; a request without either (not from a browser) passes.
+    """
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if site is not None and site not in ("same-origin", "none"):
+        raise Forbidden("sign-in and sign-out are accepted from this site's own pages only")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        raise Forbidden("sign-in and sign-out are accepted from this site's own pages only")
+
+
 @router.get("/signin", response_class=HTMLResponse)
 def signin_form(next: str = "/") -> HTMLResponse:  # noqa: A002 - the query parameter's name
     """The sign-in form: paste the token the identity provider or `eakte token` gave you."""
@@ -83,6 +98,7 @@ def signin(
     next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
 ) -> Response:
     """Check the token and keep it in the session cookie."""
+    _require_same_origin(request)
     target = _safe_next(next)
     token = token.strip()
     try:
@@ -96,15 +112,16 @@ def signin(
         max_age=settings.token_ttl_seconds,
         httponly=True,
         samesite="strict",
-        secure=settings.public_url.startswith("https://"),
+        secure=settings.public_url.startswith("https://") or request.url.scheme == "https",
         path="/",
     )
     return response
 
 
 @router.post("/signout")
-def signout() -> RedirectResponse:
+def signout(request: Request) -> RedirectResponse:
     """Forget the session cookie."""
+    _require_same_origin(request)
     response = RedirectResponse("/signin", status_code=303, headers=SECURITY_HEADERS)
     response.delete_cookie(COOKIE, path="/")
     return response
