@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from eakte.db import utcnow
 from eakte.documents.repository import all_blob_keys
-from storage import BlobStore
+from storage import BlobLocked, BlobNotFound, BlobStat, BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,29 @@ def sweep_orphans(
         # is then in the key set, so its blob can never be taken for an orphan.
         candidates = [b for b in store.list(prefix) if b.last_modified < cutoff]
         in_use = keys_of(session)
+        # End the read at once: on SQLite every transaction holds the write lock, which the
+        # listing and deleting below must not keep from uploads.
+        session.rollback()
         for blob in candidates:
             if blob.key in in_use:
                 continue
+            if _locked(blob, utcnow()):
+                log.warning("orphan blob %s is under retention or legal hold; kept", blob.key)
+                continue
             if not dry_run:
-                store.delete(blob.key)
+                try:
+                    # Written again since the listing (a retried step that reuses its key,
+                    # a restore): it may be about to get its row, so it is no orphan yet.
+                    if store.stat(blob.key).last_modified >= cutoff:
+                        continue
+                    store.delete(blob.key)
+                except (BlobNotFound, BlobLocked) as exc:
+                    log.info("orphan blob %s not removed: %s", blob.key, exc)
+                    continue
                 log.info("removed orphan blob %s (%d bytes)", blob.key, blob.size)
             removed.append(blob.key)
     return removed
+
+
+def _locked(blob: BlobStat, now: datetime) -> bool:
+    return blob.legal_hold or (blob.retain_until is not None and blob.retain_until > now)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import time
+import uuid
 from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from eakte.db import make_session_factory, unit_of_work
 from eakte.sweeper import document_keys, sweep_orphans
@@ -48,3 +52,57 @@ def test_sweep_command_reports_what_it_removed(tmp_path: Path) -> None:
     result = eakte(tmp_path, "sweep", "--grace", "0")
     assert "removed inbox/0000/original" in result.stdout
     assert not stray.exists()
+
+
+def _orphans(api: Api, n: int) -> list[str]:
+    keys = [f"docs/{uuid.uuid4()}/{uuid.uuid4()}" for _ in range(n)]
+    for key in keys:
+        api.store.put(key, io.BytesIO(b"left behind"))
+    time.sleep(1.1)  # older than a grace time of one second
+    return keys
+
+
+def test_a_locked_orphan_is_kept_and_the_sweep_goes_on(api: Api) -> None:
+    held, free = _orphans(api, 2)
+    api.store.set_legal_hold(held, True)
+    try:
+        with unit_of_work(make_session_factory(api.engine)) as session:
+            removed = sweep_orphans(session, api.store, 1)
+        assert free in removed and held not in removed
+        assert api.store.exists(held) and not api.store.exists(free)
+    finally:
+        api.store.set_legal_hold(held, False)
+
+
+def test_a_blob_written_again_since_the_listing_is_kept(api: Api) -> None:
+    (key,) = _orphans(api, 1)
+
+    def keys_of(session: Session) -> set[str]:
+        # Between the listing and the deletes: a retried step writes the same key again.
+        api.store.put(key, io.BytesIO(b"written again"))
+        return document_keys(session)
+
+    with unit_of_work(make_session_factory(api.engine)) as session:
+        assert sweep_orphans(session, api.store, 1, referenced={"docs/": keys_of}) == []
+    assert api.store.exists(key)
+
+
+def test_the_sweep_holds_no_transaction_while_it_deletes(api: Api) -> None:
+    # On SQLite every transaction holds the database's write lock (BEGIN IMMEDIATE).
+    _orphans(api, 1)
+    writes: list[str] = []
+
+    def inbox_keys(session: Session) -> set[str]:
+        # Runs after the docs/ prefix was read and swept: another writer must get in.
+        with api.engine.connect() as other:
+            if api.engine.dialect.name == "sqlite":
+                other.exec_driver_sql("PRAGMA busy_timeout = 500")
+            other.execute(text("UPDATE audit_head SET seq = seq WHERE id = 1"))
+            other.commit()
+        writes.append("done")
+        return blob_keys_in_use(session)
+
+    with unit_of_work(make_session_factory(api.engine)) as session:
+        sweep_orphans(session, api.store, 1,
+                      referenced={"docs/": document_keys, "inbox/": inbox_keys})  # fmt: skip
+    assert writes == ["done"]
