@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 
 class PhoneIn(BaseModel):
@@ -31,6 +31,14 @@ class ContactUpdate(BaseModel):
     postal_address: str | None = Field(default=None, max_length=2000)
     phones: list[PhoneIn] | None = Field(default=None, max_length=20)
     emails: list[EmailStr] | None = Field(default=None, max_length=20)
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, value: str | None) -> str | None:
+        # Left out means unchanged; a contact cannot be without a name.
+        if value is None:
+            raise ValueError("may be left out, not null")
+        return value
 
 
 class PhoneOut(BaseModel):

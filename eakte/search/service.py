@@ -17,6 +17,9 @@ from eakte.search.repository import Hit
 def search(session: Session, principal: Principal, query: str, limit: int = 20) -> Sequence[Hit]:
     """Find documents; the snippets shown are a read, so the search is audited."""
     require(principal, Permission.DOCUMENT_READ)
+    # Control characters find nothing and are not text the databases take (a NUL ends an
+    # FTS5 string on SQLite; PostgreSQL refuses it in any text).
+    query = "".join(ch if ch.isprintable() else " " for ch in query)
     if not query.strip():
         raise InvalidInput("the search query is empty")
     hits = repository.search(session, principal, query, limit)

@@ -76,3 +76,14 @@ def test_files_can_be_filtered_by_contact(api: Api) -> None:
         "/api/v1/files", params={"contact_id": contact["id"]}, headers=unit.clerk
     ).json()
     assert [f["id"] for f in files] == [linked["id"]]
+
+
+def test_a_contacts_name_cannot_be_cleared(api: Api) -> None:
+    unit = factories.org_unit(api)
+    contact = _new_contact(api, unit.clerk, "040 1234567")
+    url = f"/api/v1/contacts/{contact['id']}"
+    r = api.client.patch(url, json={"name": None}, headers=unit.clerk)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert ["body", "name"] in [e["loc"] for e in r.json()["errors"]]
+    r = api.client.patch(url, json={"postal_address": None}, headers=unit.clerk)
+    assert r.status_code == 200 and r.json()["name"] == contact["name"]

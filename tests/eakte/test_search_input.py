@@ -1,0 +1,20 @@
+"""What a search query may hold: control characters are no error of the database."""
+
+from __future__ import annotations
+
+from tests import factories
+from tests.conftest import Api
+
+
+def test_control_characters_in_a_query_are_ignored(api: Api) -> None:
+    unit = factories.org_unit(api)
+    f = factories.file(api, unit, factories.plan_item(api)["code"])
+    word = factories.unique("Gewerbeanmeldung")
+    r = factories.upload(api, unit.clerk, f["id"], b"Antrag", name="antrag.txt", title=word)
+    assert r.status_code == 201, r.text
+
+    found = api.client.get("/api/v1/search", params={"q": f"\x00{word}\x07"}, headers=unit.clerk)
+    assert found.status_code == 200, found.text
+    assert r.json()["id"] in [h["document_id"] for h in found.json()]
+    r = api.client.get("/api/v1/search", params={"q": "\x00\x01"}, headers=unit.clerk)
+    assert r.status_code == 422 and "empty" in r.json()["detail"]
