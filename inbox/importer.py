@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from eakte.auth.principal import Principal, Role
@@ -42,12 +43,21 @@ def import_paths(
             source_ref = f"import:{path.resolve()}"
             with path.open("rb") as stream:
                 stored = service.store_original(store, stream, max_size=settings.max_upload_bytes)
-            with unit_of_work(factory) as session:
-                duplicate = repository.by_source(session, source_ref, stored.sha256) is not None
-                if not duplicate:
-                    service.record_item(session, IMPORT_PRINCIPAL, stored,
-                                        source=ItemSource.IMPORT, original_name=path.name,
-                                        source_ref=source_ref)
+            try:
+                with unit_of_work(factory) as session:
+                    duplicate = repository.by_source(session, source_ref,
+                                                     stored.sha256) is not None
+                    if not duplicate:
+                        service.record_item(session, IMPORT_PRINCIPAL, stored,
+                                            source=ItemSource.IMPORT, original_name=path.name,
+                                            source_ref=source_ref)
+            except IntegrityError:
+                # An import running at the same time recorded this file first (the unique
+                # index on source_ref and sha256 refused the second row).
+                with unit_of_work(factory) as session:
+                    if repository.by_source(session, source_ref, stored.sha256) is None:
+                        raise
+                duplicate = True
             if duplicate:
                 store.delete(stored.key)
                 report.skipped += 1

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import io
 import logging
+import zlib
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+
+if TYPE_CHECKING:
+    import pikepdf
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,9 @@ NS = {
 }
 # Names the standards give the embedded XML (ZUGFeRD 1 and 2, Factur-X, XRechnung in a PDF).
 EMBEDDED_NAMES = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml", "zugferd_invoice.xml")
+# Real invoices are kilobytes; even one with thousands of lines stays far below this. It also
+# caps what an embedded file may decompress to: a few hundred kilobytes of Flate data can
+# inflate to gigabytes, and a worker must never hold that in memory.
 MAX_XML_BYTES = 20 * 1024 * 1024
 XML_TYPES = ("application/xml", "text/xml")
 
@@ -103,13 +111,50 @@ def from_pdf(data: bytes) -> Invoice | None:
                 spec = attachments.get(name)
                 if spec is None:
                     continue
-                file = spec.get_file()
-                if file.size > MAX_XML_BYTES:
-                    return None
-                return from_xml(file.read_bytes(), embedded=True)
+                xml = _embedded_xml(spec.get_file().obj, MAX_XML_BYTES)
+                return from_xml(xml, embedded=True) if xml is not None else None
     except Exception as exc:  # pikepdf raises many kinds on hostile PDFs; none is fatal here
         log.info("PDF not checked for an embedded invoice: %s", exc)
     return None
+
+
+def _embedded_xml(stream: pikepdf.Object, limit: int) -> bytes | None:
+    """An embedded file's content if it decodes to at most `limit` bytes, else None.
+
+    pikepdf's `read_bytes` would decode the whole stream first, and the size the PDF states
+    for the file (`/Params /Size`) is the sender's claim. So the stream is read raw (never
+    larger than the PDF) and inflated here with a cap on the output. Only the encodings
+    invoice generators use are read: none, or Flate without a predictor. Anything else is
+    treated as no invoice; the PDF is then filed as the scan or attachment it also is.
+    """
+    import pikepdf
+
+    filters = stream.get("/Filter")
+    names = ([] if filters is None
+             else [str(f) for f in filters] if isinstance(filters, pikepdf.Array)
+             else [str(filters)])
+    params = stream.get("/DecodeParms")
+    if isinstance(params, pikepdf.Array):
+        params = params[0] if len(params) == 1 else None
+    predictor = params.get("/Predictor", 1) if isinstance(params, pikepdf.Dictionary) else 1
+    raw = stream.read_raw_bytes()
+    if not names:
+        content = raw
+    elif names == ["/FlateDecode"] and int(predictor) == 1:
+        try:
+            # One byte beyond the cap tells "too large" from "exactly at the cap".
+            content = zlib.decompressobj().decompress(raw, limit + 1)
+        except zlib.error as exc:
+            log.info("embedded invoice file is damaged Flate data: %s", exc)
+            return None
+    else:
+        log.info("embedded invoice file uses encoding %s (predictor %s); not read", names,
+                 predictor)
+        return None
+    if len(content) > limit:
+        log.info("embedded invoice file decodes to more than %s bytes; not read", limit)
+        return None
+    return content
 
 
 def _text(root: Element, path: str) -> str | None:

@@ -22,6 +22,8 @@ from email.utils import getaddresses, parseaddr
 
 import magic
 
+from inbox.text import storable
+
 log = logging.getLogger(__name__)
 
 # Deeper nesting than this is kept as an unopened .eml attachment: a forward of a forward of
@@ -79,7 +81,8 @@ def message_id(raw: bytes) -> str | None:
 
 
 def _clean_message_id(value: str) -> str | None:
-    cleaned = "".join(value.split()).strip("<>")
+    # A NUL in the id would make PostgreSQL refuse every lookup and insert of the receipt.
+    cleaned = "".join(storable(value).split()).strip("<>")
     return cleaned[:900] or None
 
 

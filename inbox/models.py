@@ -42,7 +42,15 @@ class InboundItem(UUIDPrimaryKey, Base):
     """A piece of incoming post: its original bytes, its state, and what became of it."""
 
     __tablename__ = "inbound_items"
-    __table_args__ = (Index("ix_inbound_items_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_inbound_items_state_next", "state", "next_attempt_at"),
+        # Two sources polling one hot folder (`serve` and `worker` both run it) may read the
+        # same file at once; the database, not a check before the insert, lets only one of
+        # them record it. Items without a source_ref (API uploads) are not affected: NULLs
+        # never collide in a unique index, on PostgreSQL or SQLite.
+        Index("ix_inbound_items_source_ref_sha256", "source_ref", "original_sha256",
+              unique=True),
+    )
 
     source: Mapped[str] = mapped_column(String(20))
     # Where it came from (hot-folder path, import path); with the sha256 it keeps a

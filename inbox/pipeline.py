@@ -7,6 +7,8 @@ result in one short transaction that first checks the worker still holds the ite
 worker killed mid-step leaves the lease to expire; another worker claims the item and repeats
 the step, which is safe because every step writes to fixed keys and fixed rows. A heartbeat
 renews the lease while a long step runs, so a slow OCR is never mistaken for a dead worker.
+Every claim counts as an attempt, so an item that kills each worker taking it (or fails each
+time) ends quarantined after `inbox_max_attempts`, with the last error as its reason.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from inbox import invoices, mail, repository, service
 from inbox.classifier import ModelCache, match_sender, sender_domain, train_and_save
 from inbox.models import ACTIVE_STATES, InboundItem, InboundPart, ItemSource, ItemState
 from inbox.references import find_references
+from inbox.text import storable, storable_or_none
 from storage import BlobStore, StorageUnavailable, download
 
 log = logging.getLogger(__name__)
@@ -123,6 +126,11 @@ class Worker:
             log.info("classifier not trained: %s", exc.detail)
         except TRANSIENT_ERRORS as exc:
             log.warning("classifier training failed for now: %s", exc)
+        except Exception:
+            # A full disk, a model file from another scikit-learn version, a bug: training is
+            # an extra, and the worker's real job (the post) goes on. Tried again next check.
+            log.exception("worker %s: classifier training failed; next try in %.0f s",
+                          self.worker_id, TRAINING_CHECK_SECONDS)
 
     def run_until_idle(self, max_items: int = 1000) -> int:
         """Process items until none is claimable; returns how many were taken (for tests, CLI)."""
@@ -145,13 +153,34 @@ class Worker:
         return utcnow() + timedelta(seconds=self.settings.inbox_lease_seconds)
 
     def _claim(self) -> uuid.UUID | None:
-        with unit_of_work(self.factory) as session:
-            item = repository.claimable(session, utcnow())
-            if item is None:
-                return None
-            item.lease_owner = self.worker_id
-            item.lease_expires_at = self._lease_until()
-            return item.id
+        """Lease the next due item and count the attempt; None if no item is due.
+
+        An attempt counts when it starts, not when it fails: a step that kills the worker
+        process (the kernel's OOM killer, a crash in a native library) records no failure, and
+        its item would be claimed again after every lease expiry, forever. So `attempts` is the
+        number of times workers have started on the item, and one claimed that many times
+        (`inbox_max_attempts`) without an outcome is quarantined rather than tried again.
+        """
+        while True:
+            with unit_of_work(self.factory) as session:
+                item = repository.claimable(session, utcnow())
+                if item is None:
+                    return None
+                if item.lease_owner is not None:
+                    # The lease ran out: its holder ended without recording an outcome.
+                    item.last_error = (
+                        f"attempt {item.attempts} stopped without a result in step "
+                        f"{item.state}: worker {item.lease_owner} was killed, crashed or lost "
+                        "its database while working on the item")
+                if item.attempts < self.settings.inbox_max_attempts:
+                    item.attempts += 1
+                    item.lease_owner = self.worker_id
+                    item.lease_expires_at = self._lease_until()
+                    return item.id
+                given_up, attempts = item.id, item.attempts
+                self._give_up(session, item, item.state, item.last_error or "none recorded")
+            log.warning("item %s quarantined: %s attempts used up, the last without a result",
+                        given_up, attempts)
 
     def renew_lease(self, item_id: uuid.UUID) -> bool:
         """Extend the lease if it is still ours; False if another worker has the item."""
@@ -260,7 +289,7 @@ class Worker:
 
             def keep_invoice(session: Session, item: InboundItem) -> None:
                 item.ocr_key = None
-                item.ocr_text = found.summary
+                item.ocr_text = storable(found.summary)
                 item.invoices = {"0": found.as_dict()}
                 item.state = ItemState.OCRED.value
 
@@ -286,7 +315,8 @@ class Worker:
 
         def apply(session: Session, item: InboundItem) -> None:
             item.ocr_key, item.ocr_sha256, item.ocr_size = key, put.sha256, put.size
-            item.ocr_text = "\f".join(result.page_texts)
+            # A born-digital PDF's text layer is the sender's text, NULs included.
+            item.ocr_text = storable("\f".join(result.page_texts))
             item.page_count = result.page_count
             item.state = ItemState.OCRED.value
 
@@ -321,21 +351,22 @@ class Worker:
             key = service.part_key(snap.id, position)
             put = self.store.put(key, io.BytesIO(data))
             parts.append(InboundPart(item_id=snap.id, position=position, role=part.role,
-                                     name=name[:500], mime_type=mime, key=key,
-                                     sha256=put.sha256, size=put.size, text=text,
-                                     page_count=pages))
+                                     name=storable(name)[:500], mime_type=mime, key=key,
+                                     sha256=put.sha256, size=put.size,
+                                     text=storable_or_none(text), page_count=pages))
         texts = [parsed.text, *(p.text for p in parts if p.text and p.role != "body")]
 
         def apply(session: Session, item: InboundItem) -> None:
             repository.delete_parts(session, item.id)
             session.flush()
             session.add_all(parts)
-            item.subject = parsed.subject or None
-            item.sender_address = (parsed.sender_address or "")[:320] or None
-            item.sender_name = (parsed.sender_name or "")[:300] or None
-            item.warnings = warnings[:100] or None
+            # Everything here comes from the sender; a NUL in any of it fails the write.
+            item.subject = storable(parsed.subject)[:500] or None
+            item.sender_address = storable(parsed.sender_address or "")[:320] or None
+            item.sender_name = storable(parsed.sender_name or "")[:300] or None
+            item.warnings = [storable(w) for w in warnings[:100]] or None
             item.invoices = found or None
-            item.ocr_text = "\n".join(t for t in texts if t)
+            item.ocr_text = storable("\n".join(t for t in texts if t))
             item.state = ItemState.OCRED.value
 
         return apply
@@ -511,6 +542,7 @@ class Worker:
                 item.lease_owner = item.lease_expires_at = None
 
     def _quarantine(self, item_id: uuid.UUID, state: str, reason: str) -> None:
+        reason = storable(reason)  # it may quote the input, NULs and all
         with unit_of_work(self.factory) as session:
             item = self._held(session, item_id, state)
             if item is None:
@@ -523,24 +555,30 @@ class Worker:
         log.warning("item %s quarantined in step %s: %s", item_id, state, reason)
 
     def _retry(self, item_id: uuid.UUID, state: str, error: str) -> None:
+        error = storable(error)
         with unit_of_work(self.factory) as session:
             item = self._held(session, item_id, state)
             if item is None:
                 return
-            item.attempts += 1
+            # The attempt was counted when the item was claimed (see _claim).
             item.last_error = error
             item.lease_owner = item.lease_expires_at = None
             if item.attempts >= self.settings.inbox_max_attempts:
-                item.state = ItemState.QUARANTINED.value
-                item.quarantine_reason = (f"{state}: gave up after {item.attempts} attempts; "
-                                          f"last error: {error}")
-                record(session, "inbox-worker", "inbox.quarantined", "inbound_item", item.id,
-                       step=state, reason=item.quarantine_reason)
+                self._give_up(session, item, state, error)
                 return
             delay = min(self.settings.inbox_retry_base_seconds * 2 ** (item.attempts - 1),
                         MAX_RETRY_DELAY_SECONDS)
             item.next_attempt_at = utcnow() + timedelta(seconds=delay)
         log.warning("item %s: %s failed (%s); retry in %.0f s", item_id, state, error, delay)
+
+    def _give_up(self, session: Session, item: InboundItem, state: str, error: str) -> None:
+        """Quarantine an item whose attempts are used up, naming the last error."""
+        item.state = ItemState.QUARANTINED.value
+        item.quarantine_reason = (f"{state}: gave up after {item.attempts} attempts; "
+                                  f"last error: {error}")
+        item.lease_owner = item.lease_expires_at = None
+        record(session, "inbox-worker", "inbox.quarantined", "inbound_item", item.id,
+               step=state, reason=item.quarantine_reason)
 
 
 def _kind(value: object) -> DocumentKind:

@@ -30,6 +30,7 @@ from eakte.files.models import File
 from eakte.guards import require
 from inbox import repository
 from inbox.models import InboundItem, InboundPart, ItemSource, ItemState
+from inbox.text import storable
 from storage import BlobStore, BlobTooLarge, copy_blob
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,22 @@ def record_item(
     record(session, principal, "inbox.received", "inbound_item", item.id, source=source.value,
            sha256=stored.sha256, size=stored.size)
     return item
+
+
+def quarantine_at_intake(
+    session: Session, principal: Principal, item: InboundItem, reason: str
+) -> None:
+    """Quarantine an item as it is received: its source could not take it in as usual.
+
+    The item keeps what the source has (the whole mail, or only its header), and the reason
+    says what is missing and where the rest is, so a person can act on it.
+    """
+    item.state = ItemState.QUARANTINED.value
+    item.quarantine_reason = storable(reason)
+    item.lease_owner = item.lease_expires_at = None
+    session.flush()
+    record(session, principal, "inbox.quarantined", "inbound_item", item.id,
+           step=ItemState.RECEIVED.value, reason=item.quarantine_reason)
 
 
 def get_item(session: Session, principal: Principal, item_id: uuid.UUID) -> InboundItem:

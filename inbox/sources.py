@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 import watchfiles
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from eakte.auth.principal import Principal, Role
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 HOTFOLDER_PRINCIPAL = Principal(subject="hotfolder", roles=frozenset({Role.MAILROOM}),
                                 kind="system")
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", "~")
+# Pause before watching a folder again that could not be read or watched.
+RETRY_SECONDS = 2.0
 
 
 class Source(Protocol):
@@ -76,14 +79,28 @@ class HotFolder:
         )
 
     def poll(self) -> int:
-        """Take every file that has settled; remember the others' sizes for next time."""
+        """Take every file that has settled; remember the others' sizes for next time.
+
+        Raises OSError when the folder itself cannot be read (a share that went away); a
+        single file that vanishes or cannot be taken is logged and left for the next poll.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
         now = time.monotonic()
         taken = 0
         present = set()
         for path in self._candidates():
             present.add(path)
-            st = path.stat()
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                # Gone since the listing: the other poller of this folder took it, or the
+                # scanner replaced it. Nothing to do; a new file is seen at the next poll.
+                log.debug("hot folder: %s vanished before it was looked at", path)
+                self._seen.pop(path, None)
+                continue
+            except OSError:
+                log.exception("hot folder: cannot read %s; it stays for the next try", path)
+                continue
             signature = (st.st_size, st.st_mtime_ns)
             previous = self._seen.get(path)
             if previous is None or previous[:2] != signature:
@@ -93,8 +110,8 @@ class HotFolder:
             elif now - previous[2] < self.settle_seconds:
                 continue
             try:
-                self._take(path)
-                taken += 1
+                if self._take(path, st.st_mtime_ns):
+                    taken += 1
             except Exception:
                 # Left in place, so it is tried again; never lost.
                 log.exception("hot folder: could not take %s; it stays for the next try", path)
@@ -103,30 +120,72 @@ class HotFolder:
             del self._seen[gone]
         return taken
 
-    def _take(self, path: Path) -> None:
-        source_ref = f"{self.name}:{path.name}:{path.stat().st_mtime_ns}"
-        with path.open("rb") as stream:
+    def _take(self, path: Path, mtime_ns: int) -> bool:
+        """Store a settled file as an item and move it away; False if it was in already."""
+        source_ref = f"{self.name}:{path.name}:{mtime_ns}"
+        try:
+            stream = path.open("rb")
+        except FileNotFoundError:
+            log.debug("hot folder: %s was taken by another poller", path)
+            return False
+        with stream:
             stored = service.store_original(self.store, stream,
                                             max_size=self.settings.max_upload_bytes)
-        with unit_of_work(self.factory) as session:
-            if repository.by_source(session, source_ref, stored.sha256) is not None:
-                duplicate = True  # stored before, the move was lost in a crash
-            else:
-                duplicate = False
-                service.record_item(session, HOTFOLDER_PRINCIPAL, stored,
-                                    source=ItemSource.HOTFOLDER, original_name=path.name,
-                                    source_ref=source_ref)
-        if duplicate:
+        try:
+            with unit_of_work(self.factory) as session:
+                earlier = repository.by_source(session, source_ref, stored.sha256)
+                if earlier is None:  # else stored before, and the move was lost in a crash
+                    service.record_item(session, HOTFOLDER_PRINCIPAL, stored,
+                                        source=ItemSource.HOTFOLDER, original_name=path.name,
+                                        source_ref=source_ref)
+                item_id = earlier.id if earlier is not None else stored.item_id
+        except IntegrityError:
+            # Another poller of this folder recorded the same file between our check and our
+            # insert (the unique index on source_ref and sha256 refused the second row).
+            with unit_of_work(self.factory) as session:
+                earlier = repository.by_source(session, source_ref, stored.sha256)
+                if earlier is None:
+                    raise
+                item_id = earlier.id
+        new = item_id == stored.item_id
+        if not new:
             self.store.delete(stored.key)
         self.processed.mkdir(exist_ok=True)
-        path.rename(self.processed / f"{stored.item_id}-{path.name}")
-        log.info("hot folder: took %s as item %s", path.name, stored.item_id)
+        try:
+            path.rename(self.processed / f"{item_id}-{path.name}")
+        except FileNotFoundError:
+            log.debug("hot folder: %s was moved by another poller", path)
+        if new:
+            log.info("hot folder: took %s as item %s", path.name, item_id)
+        else:
+            log.info("hot folder: %s is item %s already; moved away", path.name, item_id)
+        return new
 
     def run(self, stop: threading.Event) -> None:
-        """Wake on file-system events (and every settle period), then poll."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Wake on file-system events (and every settle period), then poll, until stopped.
+
+        The folder is often a network share. If it goes away, the watch and the polls fail;
+        that is logged and both start again after a pause, so the source outlives the outage.
+        """
         timeout_ms = int(max(self.settle_seconds, 0.5) * 1000)
-        self.poll()
-        for _ in watchfiles.watch(self.folder, stop_event=stop, rust_timeout=timeout_ms,
-                                  yield_on_timeout=True, recursive=False):
+        while not stop.is_set():
+            try:
+                if self._poll_logged():
+                    for _ in watchfiles.watch(self.folder, stop_event=stop,
+                                              rust_timeout=timeout_ms, yield_on_timeout=True,
+                                              recursive=False):
+                        if not self._poll_logged():
+                            break  # the folder is unreadable: watch it afresh once it is back
+            except Exception:
+                log.exception("hot folder %s: cannot watch it; trying again in %.0f s",
+                              self.folder, RETRY_SECONDS)
+            stop.wait(RETRY_SECONDS)
+
+    def _poll_logged(self) -> bool:
+        """Poll; a failure is logged instead of raised. False if the poll failed."""
+        try:
             self.poll()
+        except Exception:
+            log.exception("hot folder %s: poll failed; trying again", self.folder)
+            return False
+        return True

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
 
 from eakte.db import make_session_factory, unit_of_work
 from inbox.models import InboundItem
@@ -77,3 +80,20 @@ def letter_scan(tmp_path: Path, reference: str | None, name: str = "scan.png") -
         lines.insert(7, f"Aktenzeichen: {reference}")
     page = scans.render_page(lines, skew_deg=2.0, seed=7)
     return scans.write_png(tmp_path / name, page)
+
+
+def wait_for_lock_wait(engine: Engine, thread: threading.Thread) -> None:
+    """Wait until a session of the PostgreSQL database waits for a lock, or `thread` ends.
+
+    Tests of races use it: a transaction of the test holds a row uncommitted while the code
+    under test, in `thread`, runs into it and waits; then the test commits.
+    """
+    deadline = time.monotonic() + 15
+    while thread.is_alive() and time.monotonic() < deadline:
+        with engine.connect() as conn:
+            waiting = conn.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"))
+        if waiting:
+            return
+        time.sleep(0.05)

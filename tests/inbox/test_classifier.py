@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
+import json
+import logging
 import os
 import pickle
 import subprocess
@@ -165,3 +170,45 @@ def test_an_idle_worker_trains_a_model_when_none_is_fresh(office: Office) -> Non
         thread.join(timeout=30)
     model = classifier.load_latest(office.api.store, classifier.signing_key(office.api.settings))
     assert model is not None and {dogs["id"], kita["id"]} <= set(model.files)
+
+
+def _model_file_of_another_release(key: bytes) -> bytes:
+    """A correctly signed model file whose pickle names a class this code does not have.
+
+    What a model trained under another scikit-learn version can look like after an upgrade:
+    the signature verifies, and unpickling it fails.
+    """
+    payload = b"cremoved_sklearn_module\nEstimator\n)\x81."
+    header = json.dumps({"version": 1, "trained_at": "2026-11-02T09:00:00+00:00",
+                         "samples": 6, "sha256": hashlib.sha256(payload).hexdigest()}).encode()
+    mac = hmac.new(key, classifier.MODEL_MAGIC + header + b"\n" + payload, hashlib.sha256)
+    return (classifier.MODEL_MAGIC + mac.hexdigest().encode() + b"\n" + header + b"\n"
+            + payload)
+
+
+def test_a_failing_training_check_does_not_end_the_worker(
+    office: Office, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = classifier.signing_key(office.api.settings)
+    office.api.store.put(classifier.model_key(1),
+                         io.BytesIO(_model_file_of_another_release(key)))
+    worker = office.worker(classifier_retrain_seconds=3600)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, 0.05), daemon=True)
+    with caplog.at_level(logging.ERROR, logger="inbox.pipeline"):
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not any("training failed" in r.getMessage() for r in caplog.records):
+                assert thread.is_alive(), "the worker ended when its training check failed"
+                assert time.monotonic() < deadline, "the worker never checked its model"
+                time.sleep(0.05)
+            # And it still does its real work.
+            item = submit_eml(office, corpus.simple("Ohne Zeichen", "Bitte zuordnen."))
+            while office.item(item["id"])["state"] not in ("triage", "filed"):
+                assert thread.is_alive(), "the worker ended"
+                assert time.monotonic() < deadline, office.item(item["id"])
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            thread.join(timeout=30)

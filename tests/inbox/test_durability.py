@@ -70,9 +70,10 @@ def pg_office(pg_server: str, tmp_path: Path) -> Iterator[tuple[Office, str, str
         engine.dispose()
 
 
-def _worker_process(pg_url: str, storage_url: str, log: Path) -> subprocess.Popen[bytes]:
+def _worker_process(pg_url: str, storage_url: str, log: Path,
+                    **settings: str) -> subprocess.Popen[bytes]:
     env = clean_env(EAKTE_DATABASE_URL=pg_url, EAKTE_STORAGE_URL=storage_url,
-                    EAKTE_INBOX_LEASE_SECONDS="3", EAKTE_LOG_LEVEL="INFO")
+                    EAKTE_INBOX_LEASE_SECONDS="3", EAKTE_LOG_LEVEL="INFO", **settings)
     return subprocess.Popen([sys.executable, "-m", "eakte", "worker"], env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
@@ -164,3 +165,40 @@ def test_too_many_transient_failures_end_in_quarantine(office: Office, tmp_path:
     assert "gave up after 2 attempts" in shown["quarantine_reason"]
 
 
+
+
+@pytest.mark.slow
+def test_an_item_that_kills_its_worker_every_time_ends_quarantined(
+    pg_office: tuple[Office, str, str], tmp_path: Path
+) -> None:
+    office, storage_url, pg_url = pg_office
+    item = office.submit(letter_scan(tmp_path, office.file["reference"]))
+    log = tmp_path / "workers.log"
+    owners: list[str] = []
+    for attempt in (1, 2):
+        # Each worker takes the item, and is killed while it works on it (as the OOM killer
+        # would kill a worker that a document blows up).
+        worker = _worker_process(pg_url, storage_url, log, EAKTE_INBOX_MAX_ATTEMPTS="2",
+                                 EAKTE_TEST_PAUSE_AFTER_STEP="received")
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                row = _state(pg_url, item["id"])
+                if row.lease_owner and row.lease_owner not in owners:
+                    break
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        finally:
+            worker.kill()
+            worker.wait()
+        owners.append(row.lease_owner)
+        assert row.attempts == attempt
+
+    time.sleep(3.5)  # the last lease (3 s) runs out
+    settings = office.api.settings.model_copy(update={"inbox_max_attempts": 2})
+    Worker(make_session_factory(office.api.engine), office.api.store, settings).run_until_idle()
+    shown = office.item(item["id"])
+    assert shown["state"] == "quarantined", shown
+    reason = shown["quarantine_reason"]
+    assert "gave up after 2 attempts" in reason
+    assert owners[-1] in reason and "killed" in reason, reason

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +15,7 @@ from tests.inbox import corpus
 from tests.inbox.conftest import Office
 from tests.inbox.corpus import invoices as samples
 from tests.inbox.test_mail import documents_of, submit_eml
+from tests.support.server import clean_env
 
 
 def test_xrechnung_ubl_fields_are_extracted() -> None:
@@ -104,3 +109,46 @@ def test_other_xml_is_quarantined_as_no_invoice(office: Office) -> None:
     shown = office.item(item["id"])
     assert shown["state"] == "quarantined"
     assert "no xrechnung" in shown["quarantine_reason"].lower()
+
+
+MEASURE = textwrap.dedent("""
+    import resource, sys
+    import pikepdf  # loaded before the first measurement, like in a running worker
+    from inbox import invoices
+
+    data = open(sys.argv[1], "rb").read()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    invoice = invoices.recognise(data, "application/pdf")
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(invoice is None, (after - before) // 1024)
+""")
+
+
+def test_an_inflating_embedded_invoice_is_no_invoice_and_costs_no_memory(
+    tmp_path: Path,
+) -> None:
+    # 256 MiB behind a quarter of a megabyte of Flate data, with a small size claimed. Read
+    # whole, it would take at least twice that (the decoded buffer and its copy).
+    bomb = tmp_path / "bomb.pdf"
+    bomb.write_bytes(samples.inflating_pdf(256 * 1024 * 1024))
+    assert bomb.stat().st_size < 1024 * 1024
+    script = tmp_path / "measure.py"
+    script.write_text(MEASURE)
+    proc = subprocess.run([sys.executable, str(script), str(bomb)], env=clean_env(),
+                          cwd=Path(__file__).parents[2], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    no_invoice, grown_mib = proc.stdout.split()
+    assert no_invoice == "True"
+    assert int(grown_mib) < 96, f"recognising the bomb took {grown_mib} MiB"
+
+
+@pytest.mark.parametrize("flate", [True, False])
+def test_embedded_invoices_below_the_cap_are_read_whatever_their_encoding(flate: bool) -> None:
+    # A valid invoice with a megabyte of trailing blanks: large, but a plausible size.
+    xml = samples.cii("FX-77") + b" " * (1024 * 1024)
+    invoice = invoices.recognise(samples.facturx_pdf_encoded(xml, flate=flate),
+                                 "application/pdf")
+    assert invoice is not None and invoice.number == "FX-77"
+    padded = invoices.recognise(samples.inflating_pdf(2 * 1024 * 1024), "application/pdf")
+    assert padded is not None and padded.number == "FX-4711"

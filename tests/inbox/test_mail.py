@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from inbox import mail
+from inbox.text import storable, storable_or_none
 from tests.factories import unique
 from tests.inbox import corpus
 from tests.inbox.conftest import Office, letter_scan
@@ -220,3 +222,37 @@ def test_a_mail_nested_beyond_the_parser_is_quarantined_with_its_original(
     r = office.api.client.get(f"/api/v1/inbox/{item['id']}/original", headers=office.mailroom)
     assert r.status_code == 200 and r.content == raw
     assert office.item(good["id"])["state"] == "filed"
+
+
+def test_nul_characters_in_a_mail_are_dropped_before_it_is_stored(office: Office) -> None:
+    # NULs hidden where MIME lets any byte through: encoded words in Subject and From, and a
+    # base64 body. PostgreSQL refuses a NUL in any text column.
+    reference = office.file["reference"]
+    body = base64.b64encode(f"Sehr geehrte\x00 Damen und Herren,\nzu {reference}.\n".encode())
+    raw = (b"From: =?utf-8?q?Erika=00_Mustermann?= <erika@example.org>\r\n"
+           b"To: post@stadt.example\r\n"
+           b"Subject: =?utf-8?q?Nachreichung=00?= " + reference.encode() + b"\r\n"
+           b"Message-ID: <nul@example.org>\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n" + body + b"\r\n")
+    item = submit_eml(office, raw)
+
+    office.worker().run_until_idle()
+
+    shown = office.item(item["id"])
+    assert shown["state"] == "filed", shown
+    assert shown["subject"] == f"Nachreichung {reference}"
+    assert shown["sender_name"] == "Erika Mustermann"
+    (text,) = [d for d in documents_of(office) if d["id"] == shown["filed_document_id"]]
+    assert text["title"] == shown["subject"]
+    assert content(office, text) == ("Sehr geehrte\x00 Damen und Herren,\n"
+                                     f"zu {reference}.\n").encode()
+    hits = office.api.client.get("/api/v1/search", params={"q": "geehrte"},
+                                 headers=office.unit.clerk).json()
+    assert text["id"] in [h["document_id"] for h in hits]
+
+
+def test_storable_text_has_no_nul_characters() -> None:
+    assert storable("a\x00b\x00") == "ab"
+    assert storable_or_none(None) is None
+    assert storable_or_none("\x00") == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import pikepdf
 
@@ -98,3 +99,42 @@ def external_entity() -> bytes:
   xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
 <cbc:ID>&secret;</cbc:ID></Invoice>
 """
+
+
+def inflating_pdf(inflated_bytes: int, claimed_size: int = 4096) -> bytes:
+    """A Factur-X PDF whose embedded XML is a Flate bomb: a valid invoice, then blanks.
+
+    A few hundred kilobytes in the PDF inflate to `inflated_bytes`, and the file
+    specification claims `claimed_size`, as a hostile sender would write it.
+    """
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    spec = pikepdf.AttachedFileSpec(pdf, cii(), mime_type="text/xml")
+    pdf.attachments["factur-x.xml"] = spec
+    deflate = zlib.compressobj(6)
+    pieces = [deflate.compress(cii())]
+    blanks = b" " * (1 << 20)
+    for _ in range(max(0, inflated_bytes - len(cii())) // len(blanks)):
+        pieces.append(deflate.compress(blanks))
+    pieces.append(deflate.flush())
+    stream = pdf.attachments["factur-x.xml"].get_file().obj
+    stream.write(b"".join(pieces), filter=pikepdf.Name.FlateDecode)
+    stream.Params.Size = claimed_size
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def facturx_pdf_encoded(xml: bytes, *, flate: bool) -> bytes:
+    """A Factur-X PDF whose embedded XML is stored Flate-compressed or not encoded at all."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    pdf.attachments["factur-x.xml"] = pikepdf.AttachedFileSpec(pdf, xml, mime_type="text/xml")
+    stream = pdf.attachments["factur-x.xml"].get_file().obj
+    if flate:
+        stream.write(zlib.compress(xml), filter=pikepdf.Name.FlateDecode)
+    else:
+        stream.write(xml)
+    out = io.BytesIO()
+    pdf.save(out, compress_streams=False)
+    return out.getvalue()
