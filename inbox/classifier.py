@@ -259,7 +259,12 @@ def load(data: bytes, key: bytes) -> TrainedModel:
     if not hmac.compare_digest(mac, expected.hexdigest().encode()):
         raise ModelRefused("the model's signature does not verify; it was changed or is "
                            "signed with another key")
-    model = pickle.loads(payload)  # noqa: S301  # verified with our own key just above
+    try:
+        model = pickle.loads(payload)  # noqa: S301  # verified with our own key just above
+    except Exception as exc:  # noqa: BLE001 - what unpickling raises depends on the payload
+        # Ours, but from another release (a scikit-learn upgrade renames its classes): not
+        # readable here. The next training writes a model this release reads.
+        raise ModelRefused(f"the model cannot be read by this release: {exc!r}") from None
     if not isinstance(model, TrainedModel):
         raise ModelRefused("the signed file holds no classifier model")
     return model
