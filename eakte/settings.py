@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     ocr_timeout_seconds: float = Field(default=600.0, gt=0)
     ocr_workers: int = Field(default=1, ge=1, description="documents OCRed at the same time")
     ocr_max_pages: int = Field(default=500, ge=1)
+    # Memory cap (RLIMIT_AS) of each OCR process; unset: derived from the largest page allowed
+    # (about 4.6 GiB per process with two pages in parallel).
+    ocr_max_memory_bytes: int | None = Field(default=None, ge=256 * 1024 * 1024)
     inbox_lease_seconds: float = Field(default=60.0, gt=0)
     inbox_max_attempts: int = Field(default=8, ge=1)
     inbox_retry_base_seconds: float = Field(default=5.0, gt=0)

@@ -75,6 +75,7 @@ def ocr_options(settings: Settings) -> ocr.OcrOptions:
         timeout_s=settings.ocr_timeout_seconds,
         jobs=max(1, cores // settings.ocr_workers),
         max_pages=settings.ocr_max_pages,
+        max_memory_bytes=settings.ocr_max_memory_bytes,
     )
 
 

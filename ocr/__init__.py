@@ -7,9 +7,11 @@
 A thin layer over OCRmyPDF's public API (`ocrmypdf.ocr`): images are wrapped in a PDF first
 (img2pdf, lossless; 300 DPI assumed where an image states no plausible resolution), pages are
 turned upright and deskewed, and pages that already carry text are kept as they are. Bad input
-is refused before OCR with a typed error from `ocr.errors`. Each document is OCRed in a child
-process of its own, killed with everything it started when the timeout expires, so a crash or a
-memory blow-up never takes the calling worker down.
+is refused before OCR with a typed error from `ocr.errors`, among it any PDF page that OCRmyPDF
+would render with more than `max_pixels` (it renders at the resolution of the page's sharpest
+image, so a few KB can ask for gigapixels). Each document is OCRed in a child process of its
+own, its memory capped (`OcrOptions.memory_limit`) and killed with everything it started when
+the timeout expires, so a crash or a memory blow-up never takes the calling worker down.
 
 PDF/A conformance delivered: PDF/A-2b whenever pikepdf's PDF/A validator approves the output,
 otherwise a regular PDF; `OcrResult.pdfa` says which ("2B" or None). Scans and images (tested:
@@ -35,6 +37,7 @@ from ocr.errors import (
     EncryptedPdf,
     ImageTooLarge,
     InvalidInput,
+    MemoryLimitExceeded,
     OcrError,
     OcrMisconfigured,
     OcrTimeout,
@@ -48,6 +51,7 @@ __all__ = [
     "EncryptedPdf",
     "ImageTooLarge",
     "InvalidInput",
+    "MemoryLimitExceeded",
     "OcrError",
     "OcrMisconfigured",
     "OcrOptions",

@@ -51,6 +51,17 @@ class ImageTooLarge(OcrError):
     permanent = True
 
 
+class MemoryLimitExceeded(OcrError):
+    """OCR needed more memory than the cap of its process (`OcrOptions.memory_limit`).
+
+    Permanent: the cap is per process, not the machine's free memory, so the same document
+    fails the same way on a quiet machine. It is what a page that renders far larger than the
+    pixel checks predicted (a decompression bomb they missed) ends as.
+    """
+
+    permanent = True
+
+
 class TooManyPages(OcrError):
     """The document has more pages than allowed."""
 
@@ -77,6 +88,7 @@ ERRORS_BY_NAME: dict[str, type[OcrError]] = {
         EncryptedPdf,
         SignedPdf,
         ImageTooLarge,
+        MemoryLimitExceeded,
         TooManyPages,
         OcrTimeout,
         OcrMisconfigured,

@@ -2,7 +2,10 @@
 
 Everything that parses the untrusted document happens here, so a crash, a hang or a memory
 blow-up takes down this process only; `ocr.runner` starts it, enforces the timeout and turns
-RESULT.json back into an `OcrResult` or a typed error.
+RESULT.json back into an `OcrResult` or a typed error. The process caps its own address space
+(RLIMIT_AS, `OcrOptions.memory_limit`) before it reads the document, and the tesseract
+processes it starts inherit the cap, so a page that renders larger than the checks predicted
+fails an allocation here instead of taking the machine's memory.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import json
 import logging
 import os
 import re
+import resource
+import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -25,11 +30,21 @@ from ocrmypdf.exceptions import (
     ExitCode,
     InputFileError,
     MissingDependencyError,
+    SubprocessOutputError,
     UnsupportedImageFormatError,
 )
+from PIL import Image
 
 from ocr.checks import PDF, check_image, check_pdf
-from ocr.errors import EncryptedPdf, InvalidInput, OcrError, OcrMisconfigured, SignedPdf
+from ocr.errors import (
+    EncryptedPdf,
+    ImageTooLarge,
+    InvalidInput,
+    MemoryLimitExceeded,
+    OcrError,
+    OcrMisconfigured,
+    SignedPdf,
+)
 from ocr.models import OcrOptions
 
 log = logging.getLogger(__name__)
@@ -37,11 +52,25 @@ log = logging.getLogger(__name__)
 # How OCRmyPDF's sidecar stands in for pages it did not OCR (one marker per run of pages).
 _SKIPPED = re.compile(r"\[OCR skipped on page\(s\) (\d+)(?:-(\d+))?\]")
 
+# What tesseract and its libraries print when an allocation fails (lower case): C++'s
+# bad_alloc, libpng, Leptonica's pixCreate and the dynamic loader. Tesseract has no exit code
+# for it, and OCRmyPDF passes on only its output.
+_OUT_OF_MEMORY = (
+    b"bad_alloc",
+    b"out of memory",
+    b"malloc fail",
+    b"cannot allocate memory",
+    b"failed to map segment",
+)
+
 
 def run_job(
     src: Path, mime: str, output_pdf: Path, options: OcrOptions, work: Path
 ) -> dict[str, object]:
     """Check, convert and OCR one document; return the result as JSON-ready data."""
+    # Pillow refuses images of more than twice this as decompression bombs (OCRmyPDF sets the
+    # same while it runs); set from the start, img2pdf's Pillow agrees with our checks too.
+    Image.MAX_IMAGE_PIXELS = options.max_pixels
     if mime == PDF:
         check_pdf(src, max_pages=options.max_pages, max_pixels=options.max_pixels)
         pdf_in = src
@@ -67,6 +96,8 @@ def _image_to_pdf(src: Path, dst: Path, dpi: tuple[float, float]) -> None:
             img2pdf.convert(
                 str(src), layout_fun=img2pdf.get_fixed_dpi_layout_fun(dpi), outputstream=out
             )
+    except Image.DecompressionBombError:
+        raise  # too large, not unusable: main() makes it ImageTooLarge
     except Exception as e:  # img2pdf raises plain Exception subclasses for unusable images
         raise InvalidInput(
             f"The image cannot be converted to PDF ({e}); ask the sender for a PDF or another scan."
@@ -85,7 +116,7 @@ def _ocrmypdf(pdf_in: Path, output_pdf: Path, sidecar: Path, options: OcrOptions
             rotate_pages=options.rotate,
             rotate_pages_threshold=options.rotate_threshold,
             deskew=options.deskew,
-            jobs=options.jobs or len(os.sched_getaffinity(0)),
+            jobs=_jobs(options),
             # PDF/A-2b validated by pikepdf, else a regular PDF; never Ghostscript, whose
             # Debian 12 version (10.0.0) corrupts existing text. See ocr/__init__.py.
             output_type="auto",
@@ -105,8 +136,49 @@ def _ocrmypdf(pdf_in: Path, output_pdf: Path, sidecar: Path, options: OcrOptions
         raise InvalidInput(f"OCR cannot read this file: {e}") from e
     except MissingDependencyError as e:
         raise OcrMisconfigured(f"OCR is not set up correctly: {e}") from e
+    except SubprocessOutputError as e:
+        if _tesseract_ran_out_of_memory(e):
+            raise _memory_limit_exceeded() from e
+        raise
     if exit_code != ExitCode.ok:
         raise OcrError(f"OCR finished with status {ExitCode(exit_code).name}.")
+
+
+def _jobs(options: OcrOptions) -> int:
+    """Pages OCRed in parallel: as asked, else one per core this process may use."""
+    return options.jobs or len(os.sched_getaffinity(0))
+
+
+def _tesseract_ran_out_of_memory(error: BaseException) -> bool:
+    """Whether tesseract, behind OCRmyPDF's `error`, failed because an allocation failed."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, subprocess.CalledProcessError):
+            output = b"".join(
+                part for part in (cause.output, cause.stderr) if isinstance(part, bytes)
+            )
+            return any(marker in output.lower() for marker in _OUT_OF_MEMORY)
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _limit_memory(limit: int) -> None:
+    """Cap this process's address space, and so that of every process it starts."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    # The hard limit too: nothing the document makes this process do may lift the cap again.
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _memory_limit_exceeded() -> MemoryLimitExceeded:
+    """The error for an allocation that failed under the cap this process set."""
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return MemoryLimitExceeded(
+        f"OCR needed more memory than its limit of {limit / 2**30:.1f} GiB per process, "
+        "most likely for a page that renders far larger than its file (a decompression bomb); "
+        "file the document without OCR, or raise max_memory_bytes."
+    )
 
 
 def _page_texts(sidecar: str, pdf: Path, page_count: int) -> tuple[list[str], list[int]]:
@@ -147,24 +219,30 @@ def main(argv: list[str]) -> int:
     request = json.loads(request_path.read_text(encoding="utf-8"))
     raw_options = dict(request["options"])
     raw_options["languages"] = tuple(raw_options["languages"])
+    options = OcrOptions(**raw_options)
+    _limit_memory(options.memory_limit(_jobs(options)))
     result: dict[str, object]
     try:
-        result = run_job(
-            Path(request["src"]),
-            request["mime"],
-            Path(request["output_pdf"]),
-            OcrOptions(**raw_options),
-            request_path.parent,
-        )
+        try:
+            result = run_job(
+                Path(request["src"]),
+                request["mime"],
+                Path(request["output_pdf"]),
+                options,
+                request_path.parent,
+            )
+        except Image.DecompressionBombError as e:
+            # Pillow met an image or rendered page beyond the checks' prediction.
+            raise ImageTooLarge(
+                f"A page or image is too large to decode ({e}); "
+                "scan at a lower resolution or raise max_pixels."
+            ) from e
+        except MemoryError as e:
+            # Under our cap, not the machine's: the same document would fail again.
+            traceback.print_exc()
+            raise _memory_limit_exceeded() from e
     except OcrError as e:
         result = {"error": type(e).__name__, "message": e.message, "permanent": e.permanent}
-    except MemoryError:
-        traceback.print_exc()
-        result = {
-            "error": "OcrError",
-            "message": "OCR ran out of memory; retry when the system is less busy.",
-            "permanent": False,
-        }
     except Exception as e:
         traceback.print_exc()  # the runner logs this process's stderr
         result = {

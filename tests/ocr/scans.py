@@ -2,8 +2,9 @@
 
 The pages imitate a 300 DPI office scan (A5 to keep tesseract fast): slightly skewed, speckled,
 and the second page upside down, as happens when a sheet goes into the feeder the wrong way.
-Also bad inputs (decompression bomb, truncated and encrypted PDFs, thousands of blank pages)
-built cheaply, so tests never allocate what the code under test must refuse.
+Also bad inputs (decompression bombs, PDFs of a few KB whose pages render to gigapixels,
+endlessly nested forms, truncated and encrypted PDFs, thousands of blank pages) built cheaply,
+so tests never allocate what the code under test must refuse.
 """
 
 from __future__ import annotations
@@ -230,4 +231,118 @@ def write_png_bomb(path: Path, width: int = 30_000, height: int = 30_000) -> Pat
     path.write_bytes(
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
     )
+    return path
+
+
+def _bilevel_image(pdf: pikepdf.Pdf, side: int) -> pikepdf.Stream:
+    """A white 1-bit image of side x side pixels, Flate-compressed to a few KB."""
+    compressor = zlib.compressobj(9)
+    row = b"\xff" * ((side + 7) // 8)
+    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    return pdf.make_stream(
+        data,
+        Type=pikepdf.Name.XObject,
+        Subtype=pikepdf.Name.Image,
+        Width=side,
+        Height=side,
+        ColorSpace=pikepdf.Name.DeviceGray,
+        BitsPerComponent=1,
+        Filter=pikepdf.Name.FlateDecode,
+    )
+
+
+def _tiles(name: str, count: int, size: float) -> bytes:
+    """Content that draws XObject `name` count x count times as tiles of size points."""
+    return b"\n".join(
+        f"q {size} 0 0 {size} {x * size} {y * size} cm /{name} Do Q".encode()
+        for x in range(count)
+        for y in range(count)
+    )
+
+
+def write_tiled_pdf(
+    path: Path, side: int, *, tiles: int = 10, tile_inches: float = 1, in_form: bool = False
+) -> Path:
+    """One 1-bit image of side x side pixels drawn tiles x tiles times across a page.
+
+    The file stays a few KB however large `side` is, but OCRmyPDF would render the page at
+    side / tile_inches DPI, the resolution of its tiles. With in_form=True a Form XObject,
+    drawn once, holds the image and draws the tiles, so the page's own resources show no image.
+    """
+    size = 72 * tile_inches
+    with pikepdf.new() as pdf:
+        image = _bilevel_image(pdf, side)
+        page = pdf.add_blank_page(page_size=(size * tiles, size * tiles))
+        if in_form:
+            form = pdf.make_stream(
+                _tiles("Im0", tiles, size),
+                Type=pikepdf.Name.XObject,
+                Subtype=pikepdf.Name.Form,
+                BBox=[0, 0, size * tiles, size * tiles],
+                Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image)),
+            )
+            page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Fm0=form))
+            page.Contents = pdf.make_stream(b"/Fm0 Do")
+        else:
+            page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image))
+            page.Contents = pdf.make_stream(_tiles("Im0", tiles, size))
+        pdf.save(path)
+    return path
+
+
+def write_inline_image_pdf(path: Path, side: int, *, drawn_inches: float = 10) -> Path:
+    """A 10-inch page with one inline 1-bit image of side x side pixels, a few KB on disk.
+
+    Inline images live in the content stream, where pikepdf's Page.get_images() does not look.
+    The image data compresses twice (inside the image and again with the content stream), so
+    even 40000 x 40000 pixels take about 1 KB.
+    """
+    compressor = zlib.compressobj(9)
+    row = b"\xff" * ((side + 7) // 8)
+    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    size = 72 * drawn_inches
+    with pikepdf.new() as pdf:
+        page = pdf.add_blank_page(page_size=(720, 720))
+        page.Contents = pdf.make_stream(
+            f"q {size} 0 0 {size} 0 0 cm BI /W {side} /H {side} /CS /G /BPC 1 /F /Fl ID ".encode()
+            + data
+            + b"\nEI Q"
+        )
+        pdf.save(path)
+    return path
+
+
+def write_nested_forms_pdf(path: Path, *, levels: int, fan_out: int) -> Path:
+    """Form XObjects that each draw the next `fan_out` times, `levels` deep, around one image.
+
+    A few hundred bytes that expand to fan_out ** levels image draws.
+    """
+    with pikepdf.new() as pdf:
+        drawn: pikepdf.Stream = _bilevel_image(pdf, 8)
+        for _ in range(levels):
+            drawn = pdf.make_stream(
+                b" ".join([b"/X Do"] * fan_out),
+                Type=pikepdf.Name.XObject,
+                Subtype=pikepdf.Name.Form,
+                BBox=[0, 0, 72, 72],
+                Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(X=drawn)),
+            )
+        page = pdf.add_blank_page(page_size=(72, 72))
+        page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(X=drawn))
+        page.Contents = pdf.make_stream(b"q 72 0 0 72 0 0 cm /X Do Q")
+        pdf.save(path)
+    return path
+
+
+def write_self_drawing_form_pdf(path: Path) -> Path:
+    """A page that draws a Form XObject which draws itself: a renderer's endless loop."""
+    with pikepdf.new() as pdf:
+        form = pdf.make_stream(
+            b"/Fm0 Do", Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Form, BBox=[0, 0, 72, 72]
+        )
+        form.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Fm0=form))
+        page = pdf.add_blank_page(page_size=(72, 72))
+        page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Fm0=form))
+        page.Contents = pdf.make_stream(b"/Fm0 Do")
+        pdf.save(path)
     return path
