@@ -130,7 +130,8 @@ class Subscriber(threading.Thread):
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.curve_serverkey, self.sock.curve_publickey = server_key, public
         self.sock.curve_secretkey = secret
-        self.sock.setsockopt(zmq.SUBSCRIBE, EXTENSION.encode())
+        # The bridge sends each desktop its clerk's pop-ups under its own key as topic.
+        self.sock.setsockopt(zmq.SUBSCRIBE, public)
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
         self.sock.connect(endpoint)
 
@@ -274,7 +275,8 @@ def main() -> None:
         key_dir = workdir / "cti"
         server_public, _ = keys.server_keys(key_dir)
         public, secret = zmq.curve_keypair()
-        keys.write_desktop_key(key_dir, "bench", public, "bench")
+        # Enrolled by the clerk who answers the extension: pop-ups go to that clerk's desktops.
+        keys.write_desktop_key(key_dir, "bench", public, "bench-clerk")
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             socket_port = sock.getsockname()[1]

@@ -103,12 +103,7 @@ async def post_call_event(request: Request) -> Response:
     the lookup has committed.
     """
     bridge = _bridge(request)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > webhook.MAX_BODY:
-        raise PayloadTooLarge(f"a call event is at most {webhook.MAX_BODY} bytes")
-    body = await request.body()
-    if len(body) > webhook.MAX_BODY:
-        raise PayloadTooLarge(f"a call event is at most {webhook.MAX_BODY} bytes")
+    body = await _read_body(request)
     await _authenticate_pbx(request, body)
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     event: CallEvent | None
@@ -122,6 +117,24 @@ async def post_call_event(request: Request) -> Response:
         raise BadRequest("send application/json or application/x-www-form-urlencoded")
     # The lookup blocks on the database: it runs in a worker thread, not on the event loop.
     return _accepted(await run_in_threadpool(bridge.handle, event))
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body of a call event; PayloadTooLarge as soon as it passes MAX_BODY.
+
+    A chunked body declares no length: it is read piece by piece and refused at the
+    first piece beyond the limit, so a sender cannot make the bridge hold more.
+    """
+    too_large = PayloadTooLarge(f"a call event is at most {webhook.MAX_BODY} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > webhook.MAX_BODY:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > webhook.MAX_BODY:
+            raise too_large
+    return bytes(body)
 
 
 def _accepted(result: WebhookResult) -> Response:
@@ -139,26 +152,57 @@ def _my_extensions(request: Request, principal: Principal) -> list[str]:
         return service.extensions_of(session, principal)
 
 
+def _still_entitled(request: Request) -> bool:
+    """True while the stream's credential is valid and its clerk still answers an extension.
+
+    Blocking (the credential may be an API key in the database, the mapping is). A
+    credential that cannot be checked right now (the identity provider is down) counts
+    as invalid: the browser reconnects, and is let in again once it can be checked.
+    """
+    try:
+        principal = signed_in_principal(request)
+    except (Unauthenticated, Forbidden, Unavailable):
+        return False
+    return bool(_my_extensions(request, principal))
+
+
 @router.get("/cti/events", response_class=StreamingResponse)
 async def call_events(request: Request) -> StreamingResponse:
-    """Server-Sent Events with the pop-ups of the signed-in clerk's extensions."""
+    """Server-Sent Events with the pop-ups of the signed-in clerk's extensions.
+
+    The pop-ups are those the lookup addressed to this clerk, so an extension moved to
+    someone else stops arriving at once. At every keep-alive the credential and the
+    mapping are checked again: once the token has expired (or the API key was revoked)
+    or the clerk answers no extension any more, the stream ends, and the browser's
+    reconnection is refused until the clerk signs in again.
+    """
     bridge = _bridge(request)
     principal = await run_in_threadpool(signed_in_principal, request)
     extensions = await run_in_threadpool(_my_extensions, request, principal)
     if not extensions:
         raise NotFound("no phone extension is mapped to you")
-    queue = bridge.sse.subscribe(extensions)
+    queue = bridge.sse.subscribe(principal.subject)
+    loop = asyncio.get_running_loop()
 
     async def stream() -> AsyncIterator[str]:
         try:
             yield "retry: 3000\n\n"
+            check_at = loop.time() + SSE_KEEPALIVE_SECONDS
             while True:
                 try:
-                    payload = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_SECONDS)
+                    payload = await asyncio.wait_for(queue.get(), max(0.0, check_at - loop.time()))
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    payload = None
+                if payload is not None:
+                    yield f"event: call\ndata: {payload}\n\n"
+                # Checked on time even while events keep coming, not only when idle.
+                if loop.time() < check_at:
                     continue
-                yield f"event: call\ndata: {payload}\n\n"
+                if not await run_in_threadpool(_still_entitled, request):
+                    return
+                if payload is None:
+                    yield ": keep-alive\n\n"
+                check_at = loop.time() + SSE_KEEPALIVE_SECONDS
         finally:
             bridge.sse.unsubscribe(queue)
 
@@ -235,8 +279,8 @@ def withdraw_desktop(
 ) -> keys.Desktop:
     """Withdraw an enrolled desktop (the clerk who enrolled it, or an admin).
 
-    Takes effect for a desktop that is connected right now, too: the bridge drops every
-    connection and the others reconnect within a moment.
+    Takes effect for a desktop that is connected right now, too: the bridge stops
+    addressing its key and drops every connection; the others reconnect within a moment.
     """
     withdrawn = service.withdraw_desktop(session, principal, settings, desktop_id)
     _reload_keys_after_commit(request, session)

@@ -132,7 +132,7 @@ class PopAuditor:
 
     def _append(self, batch: list[_Item]) -> None:
         """Append the batch's events; each pop-up is published once they have committed."""
-        events = [service.pop_event(item.audit) for item in batch]
+        events = [event for item in batch for event in service.pop_events(item.audit)]
         if self._appender is not None:
             self._appender.append(events)
             for item in batch:

@@ -84,13 +84,15 @@ class Bridge:
             engine.dispose()
 
     async def _reload_keys_forever(self) -> None:
-        # Desktops may be enrolled by another process sharing the key directory.
+        # Desktops may be enrolled by another process sharing the key directory. Whatever
+        # goes wrong in one round (a damaged file, a full disk) must not end the task: it
+        # would leave enrollments and withdrawals unnoticed until the bridge restarts.
         while True:
             await asyncio.sleep(KEY_RELOAD_SECONDS)
             try:
                 self.publisher.reload_keys()
-            except OSError:
-                log.exception("could not re-read the enrolled desktop keys")
+            except Exception:
+                log.exception("could not re-read the enrolled desktop keys; retrying")
 
     def handle(self, event: CallEvent) -> WebhookResult:
         """Look the call up and publish the pop-up once the transaction has committed.
@@ -103,12 +105,12 @@ class Bridge:
             )
         pop = self._lookup(event)
         if pop.audit is None:
-            self.publish(pop.extension, pop.payload)  # names no one: nothing to audit
+            self.publish(pop.extension, pop.clerk, pop.payload)  # names no one: no audit
         else:
-            # Published by the auditor right after the audit event has committed; waiting
+            # Published by the auditor right after the audit events have committed; waiting
             # here lets a failed audit answer the PBX with an error, as before.
             audited = self.auditor.submit(
-                pop.audit, lambda: self.publish(pop.extension, pop.payload)
+                pop.audit, lambda: self.publish(pop.extension, pop.clerk, pop.payload)
             )
             try:
                 audited.result(timeout=AUDIT_TIMEOUT_SECONDS)
@@ -130,15 +132,21 @@ class Bridge:
             return service.lookup(self._fast_lookup, self.settings, event)
         with unit_of_work(self.session_factory) as session:
 
-            def find(e164: str, extension: str, limit: int) -> Sequence[repository.LookupRow]:
+            def find(
+                e164: str | None, extension: str, limit: int
+            ) -> Sequence[repository.LookupRow]:
                 return repository.caller_lookup(session, e164, extension, limit)
 
             return service.lookup(find, self.settings, event)
 
-    def publish(self, extension: str, payload: bytes) -> None:
-        """Send a committed pop-up (JSON) to the desktops (ZeroMQ) and browsers (SSE)."""
-        self.publisher.publish(extension, payload)
-        self.sse.publish(extension, payload)
+    def publish(self, extension: str, clerk: str | None, payload: bytes) -> None:
+        """Send a committed pop-up (JSON) to the clerk's desktops (ZeroMQ) and browsers (SSE).
+
+        `clerk` is who answers the extension according to the lookup; None (unmapped)
+        reaches no one.
+        """
+        self.publisher.publish(extension, clerk, payload)
+        self.sse.publish(clerk, payload)
 
     def _on_ami_call(self, event: CallEvent) -> None:
         # Called on the event loop: the lookup blocks, so it goes to a worker thread.

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -135,14 +136,18 @@ def withdraw(server: str, token: str, desktop_id: str, desk_dir: Path | None = N
 
 
 class DeskAgent:
-    """A CURVE SUB socket on one extension.
+    """A CURVE SUB socket receiving the pop-ups of the clerk who enrolled this desktop.
 
-    ZeroMQ reconnects by itself when the bridge restarts (and redoes the CURVE
-    handshake with the same pinned server key); heartbeats notice a bridge that vanished
-    without closing the connection, so the agent does not wait on a dead one.
+    The bridge sends a desktop the pop-ups of every extension its clerk answers (see
+    `cti_bridge.publisher`); the agent shows those of `extension` only, so a clerk with
+    two phones can run one agent per desk. ZeroMQ reconnects by itself when the bridge
+    restarts (redoing the CURVE handshake with the same pinned server key, and asking
+    for its pop-ups again); heartbeats notice a bridge that vanished without closing the
+    connection, so the agent does not wait on a dead one.
     """
 
     def __init__(self, config: DeskConfig, extension: str) -> None:
+        self.config = config
         self.extension = extension
         self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         sock = self._context.socket(zmq.SUB)
@@ -154,25 +159,30 @@ class DeskAgent:
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 5_000)
         sock.setsockopt(zmq.HEARTBEAT_IVL, 2_000)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6_000)
-        # Topics match by prefix: 20 would also receive 201, so frames are checked below.
-        sock.setsockopt(zmq.SUBSCRIBE, extension.encode())
+        # The bridge addresses each desktop by its public key. Asking for that topic is
+        # what lets this socket's own filter pass the pop-ups; the bridge decides anyway.
+        sock.setsockopt(zmq.SUBSCRIBE, config.public_key.encode())
         sock.connect(config.endpoint)
         self._socket = sock
 
     def receive(self, timeout: float) -> dict[str, Any] | None:
         """The next pop-up for this extension, or None after `timeout` seconds."""
-        deadline_ms = int(timeout * 1000)
+        deadline = time.monotonic() + timeout
         while True:
-            if not self._socket.poll(deadline_ms):
+            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            if not self._socket.poll(left_ms):
                 return None
-            topic, payload = self._socket.recv_multipart()
-            if topic.decode(errors="replace") != self.extension:
+            frames = self._socket.recv_multipart()
+            if len(frames) != 2:
+                log.warning("ignored an event of %d frames", len(frames))
                 continue
             try:
-                event: dict[str, Any] = json.loads(payload)
+                event: dict[str, Any] = json.loads(frames[1])
             except ValueError:
-                log.warning("ignored a malformed event on %s", self.extension)
+                log.warning("ignored a malformed event")
                 continue
+            if not isinstance(event, dict) or event.get("extension") != self.extension:
+                continue  # a call to another of the clerk's extensions
             return event
 
     def run(self, handle: Callable[[dict[str, Any]], None], stop: threading.Event) -> None:
@@ -190,10 +200,11 @@ class DeskAgent:
 
 def describe(event: dict[str, Any]) -> str:
     """One line for the clerk: who calls, and the file to open."""
-    contact = event.get("contact") or {}
+    files = event.get("files") or []
+    # The file to open names its own contact: several people may share one number.
+    contact = (files[0].get("contact") if files else None) or event.get("contact") or {}
     caller = event.get("caller") or "unterdrückt"
     who = f"{contact.get('name')} ({caller})" if contact else caller
-    files = event.get("files") or []
     if files:
         first = files[0]
         return f"{who}: {first['reference']} {first['title']} {first['url']}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import struct
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,7 +60,15 @@ def check_public_key(text: str) -> bytes:
     """The Z85 public key as bytes; InvalidInput unless it decodes to 32 bytes."""
     if not re.fullmatch(r"[0-9A-Za-z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}", text):
         raise InvalidInput("public_key must be a Z85-encoded CURVE key of 40 characters")
-    if len(z85.decode(text)) != 32:
+    try:
+        decoded = z85.decode(text)
+    except (struct.error, ValueError, OverflowError):
+        # Z85 characters, but a group of five stands for more than 32 bits (`#####`):
+        # no key was ever encoded like this.
+        raise InvalidInput(
+            "public_key is not a Z85-encoded CURVE key (a group of 5 characters is out of range)"
+        ) from None
+    if len(decoded) != 32:
         raise InvalidInput("public_key must decode to 32 bytes")
     return text.encode()
 
@@ -140,6 +149,10 @@ def read_desktop(path: Path) -> Desktop | None:
         fields = _fields(path.read_text(errors="replace"))
     except FileNotFoundError:
         return None  # withdrawn meanwhile
+    except OSError as exc:
+        # One unreadable entry (a directory, no permission) must not hide the others.
+        log.warning("%s cannot be read (%s); ignored", path, exc)
+        return None
     public_key = fields.get("public-key", "")
     try:
         check_public_key(public_key)

@@ -1,12 +1,31 @@
-"""The ZeroMQ PUB socket with CURVE: only desktops with enrolled keys may subscribe."""
+"""The ZeroMQ XPUB socket with CURVE: each enrolled desktop gets only its own clerk's pop-ups.
+
+The wire protocol, as `cti_bridge.desk` speaks it:
+
+- A desktop connects a SUB socket with its enrolled CURVE keypair and subscribes to its
+  own public key (Z85). Which topic it asks for does not matter: the bridge decides.
+- The bridge runs its XPUB socket in manual mode: a subscription request only tells it
+  that a connection wants pop-ups. It subscribes that connection to the topic of the key
+  the connection authenticated with (ZAP reports the key as the message's User-Id), and
+  to nothing else, whatever topic was asked for.
+- A pop-up goes out once per enrolled desktop of the clerk the lookup found for the
+  called extension: frame 1 is the desktop's public key (the topic), frame 2 the JSON.
+
+So a desktop receives the pop-ups of the extensions mapped to the clerk who enrolled its
+key, and a client cannot widen that by choosing a topic (or the empty one).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import queue
+import socket
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import zmq
@@ -26,35 +45,82 @@ class _Command(enum.Enum):
     REBIND = enum.auto()
 
 
-Outbox = queue.SimpleQueue[tuple[bytes, bytes] | _Command | None]
+@dataclass(frozen=True)
+class AddressedPop:
+    """One pop-up for the desktops of `clerk`; `extension` only names it in log lines."""
+
+    clerk: str
+    extension: str
+    payload: bytes
+
+
+Outbox = queue.SimpleQueue[AddressedPop | _Command | None]
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """Who enrolled which key: a snapshot of the authorised-clients directory."""
+
+    clerk_of: Mapping[bytes, str] = field(default_factory=dict)
+    keys_of: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, desktops: list[keys.Desktop]) -> Enrollment:
+        """The enrollment the key files describe; keys that name no single clerk are left out.
+
+        A key without an enrolling clerk (a file placed by hand before enrollments were
+        recorded) would receive nobody's pop-ups, and a key enrolled by two clerks could
+        not be told whose pop-ups it may get: both are refused at the handshake.
+        """
+        clerks: dict[bytes, set[str | None]] = {}
+        for desktop in desktops:
+            clerks.setdefault(desktop.public_key.encode(), set()).add(desktop.enrolled_by)
+        clerk_of: dict[bytes, str] = {}
+        for key, names in clerks.items():
+            only = next(iter(names))
+            if len(names) == 1 and only is not None:
+                clerk_of[key] = only
+            else:
+                log.warning(
+                    "CTI key %s is not enrolled by exactly one clerk (%s); refused",
+                    key.decode(),
+                    ", ".join(sorted(n or "nobody" for n in names)),
+                )
+        keys_of: dict[str, list[bytes]] = {}
+        for key, clerk in clerk_of.items():
+            keys_of.setdefault(clerk, []).append(key)
+        return cls(clerk_of, {clerk: tuple(found) for clerk, found in keys_of.items()})
 
 
 class EnrolledKeys:
     """The ZAP credentials provider: a desktop may connect while its key is enrolled.
 
-    The set is replaced whole, never changed in place, so the authenticator's thread
-    always reads one consistent set.
+    The enrollment is replaced whole, never changed in place, so the authenticator's
+    thread and the sender thread always read one consistent snapshot.
     """
 
     def __init__(self) -> None:
-        self.allowed: frozenset[bytes] = frozenset()
+        self.enrollment = Enrollment()
 
     def callback(self, domain: str, key: bytes) -> bool:
         """True if the (Z85) key is enrolled; called by the authenticator per handshake."""
-        return key in self.allowed
+        return key in self.enrollment.clerk_of
 
 
 class Publisher:
-    """Publishes pop-up events with the extension as topic (frame 1) and JSON (frame 2).
+    """Publishes each pop-up to the enrolled desktops of the clerk it is meant for.
 
     ZeroMQ sockets are not thread-safe, and events arrive from the web server's worker
     threads: they are handed over a queue to one sender thread, the only user of the
-    socket, so no worker waits for a lock or another's send. A PUB send never blocks (a
-    slow subscriber loses messages beyond the high-water mark instead of stalling calls).
+    socket, so no worker waits for a lock or another's send. The thread also answers the
+    desktops' subscription requests; a byte on a local socket pair wakes it for events.
+    A send never blocks (a slow subscriber loses messages beyond the high-water mark
+    instead of stalling calls).
 
-    CURVE checks a desktop's key only in the handshake. To withdraw a desktop that is
-    connected, the sender thread unbinds the socket and binds it again whenever keys were
-    removed: every connection drops, the desktops reconnect by themselves within their
+    A pop-up is addressed by the enrollment at the time it is sent: a withdrawn key gets
+    nothing from then on. CURVE checks keys only in the handshake, so connections are
+    also dropped when keys were withdrawn: the sender thread unbinds the socket and binds
+    it again, every connection drops, the desktops reconnect by themselves within their
     reconnect interval, and the handshake refuses the withdrawn ones. Events published
     in that moment (some hundred milliseconds) reach no desktop; withdrawals are rare.
     """
@@ -65,6 +131,7 @@ class Publisher:
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._socket: zmq.Socket[bytes] | None = None
         self._outbox: Outbox = queue.SimpleQueue()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._sender: threading.Thread | None = None
         self._auth: ThreadAuthenticator | None = None
         self._enrolled = EnrolledKeys()
@@ -82,10 +149,12 @@ class Publisher:
         auth.configure_curve_callback(domain="*", credentials_provider=self._enrolled)
         self._context, self._auth, self._loaded_mtime = context, auth, None
         self.reload_keys()
-        sock = context.socket(zmq.PUB)
+        sock = context.socket(zmq.XPUB)
         sock.curve_server = True
         sock.curve_publickey = public
         sock.curve_secretkey = secret
+        # Manual: a desktop's subscription is only a request; the bridge picks the topic.
+        sock.setsockopt(zmq.XPUB_MANUAL, 1)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, 10_000)
         # Heartbeats notice desktops that vanished without closing their connection.
@@ -99,11 +168,14 @@ class Publisher:
             raise
         self._socket = sock
         self._outbox = queue.SimpleQueue()
+        wake_reader, wake_writer = socket.socketpair()
+        wake_reader.setblocking(False)
+        wake_writer.setblocking(False)
+        self._wake = (wake_reader, wake_writer)
         # The endpoint as bound (a wildcard port resolved), to unbind and bind again.
         bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._sender = threading.Thread(
-            target=self._send_forever,
-            args=(sock, bound, self._outbox),
+            target=Sender(sock, bound, self._outbox, wake_reader, self._enrolled).run,
             name="cti-publisher",
             daemon=True,
         )
@@ -124,54 +196,171 @@ class Publisher:
             if not force and mtime == self._loaded_mtime:
                 return False
             self._loaded_mtime = mtime
-            before = self._enrolled.allowed
-            self._enrolled.allowed = frozenset(
-                d.public_key.encode() for d in keys.enrolled_desktops(self.key_dir)
-            )
-            withdrawn = before - self._enrolled.allowed
+            before = self._enrolled.enrollment.clerk_of
+            after = Enrollment.of(keys.enrolled_desktops(self.key_dir))
+            self._enrolled.enrollment = after
+            withdrawn = [key for key, clerk in before.items() if after.clerk_of.get(key) != clerk]
             if withdrawn and self._sender is not None:
                 log.info("%d desktop key(s) withdrawn; dropping connections", len(withdrawn))
-                self._outbox.put(_Command.REBIND)
+                self._put(_Command.REBIND)
             return True
 
-    def publish(self, extension: str, payload: bytes) -> None:
-        """Send one event to the subscribers of `extension` (from any thread)."""
+    def publish(self, extension: str, clerk: str | None, payload: bytes) -> None:
+        """Send a pop-up of `extension` to the desktops `clerk` enrolled (from any thread).
+
+        `clerk` is who answers the extension according to the lookup that made the
+        pop-up; with no clerk (an unmapped extension) no desktop may see it.
+        """
+        if clerk is None:
+            return
         if self._sender is None:
             log.warning("CTI publisher is stopped; event for %s dropped", extension)
             return
-        self._outbox.put((extension.encode(), payload))
+        self._put(AddressedPop(clerk, extension, payload))
 
-    @staticmethod
-    def _send_forever(sock: zmq.Socket[bytes], endpoint: str, outbox: Outbox) -> None:
-        # The socket is created on another thread but used only here until stop() joins
-        # this thread; ZeroMQ allows handing a socket over with such a full barrier.
-        while (item := outbox.get()) is not None:
-            if item is _Command.REBIND:
-                _rebind(sock, endpoint)
-                continue
-            try:
-                sock.send_multipart(item, flags=zmq.NOBLOCK)
-            except zmq.Again:
-                log.warning("CTI publisher queue full; event for %s dropped", item[0].decode())
-            except zmq.ZMQError:
-                log.exception("CTI publisher could not send the event for %s", item[0].decode())
-        sock.close(linger=0)
+    def _put(self, item: AddressedPop | _Command | None) -> None:
+        self._outbox.put(item)
+        if self._wake is not None:
+            # A full buffer is full of wake-ups: the thread wakes anyway.
+            with contextlib.suppress(BlockingIOError):
+                self._wake[1].send(b"\0")
 
     def stop(self) -> None:
         """Send what is queued, close the socket and stop the authenticator."""
         sender, self._sender = self._sender, None
         if sender is not None:
-            self._outbox.put(None)
+            self._put(None)
             sender.join(timeout=10)
         elif self._socket is not None:
             self._socket.close(linger=0)
         self._socket = None
+        if self._wake is not None:
+            for end in self._wake:
+                end.close()
+            self._wake = None
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
         if self._context is not None:
             self._context.term()
             self._context = None
+
+
+class Sender:
+    """The one thread using the XPUB socket: admits subscribers and sends the pop-ups."""
+
+    def __init__(
+        self,
+        sock: zmq.Socket[bytes],
+        endpoint: str,
+        outbox: Outbox,
+        wake: socket.socket,
+        enrolled: EnrolledKeys,
+    ) -> None:
+        # The socket is created on another thread but used only here until stop() joins
+        # this thread; ZeroMQ allows handing a socket over with such a full barrier.
+        self.sock = sock
+        self.endpoint = endpoint
+        self.outbox = outbox
+        self.wake = wake
+        self.enrolled = enrolled
+
+    def run(self) -> None:
+        """Serve until told to stop (None in the outbox), then close the socket."""
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.wake, zmq.POLLIN)
+        try:
+            while True:
+                try:
+                    for polled, _ in poller.poll():
+                        if polled is self.sock:
+                            self.admit()
+                        else:
+                            self._drain_wake()
+                    # Wake-ups are drained before the queue: an event queued after this
+                    # point leaves a wake-up behind, so it is never left waiting.
+                    if not self.send_queued():
+                        return
+                except zmq.ContextTerminated:
+                    return
+                except Exception:
+                    # A dead sender would silence every desktop until a restart.
+                    log.exception("CTI publisher failed a round; going on")
+                    time.sleep(0.1)
+        finally:
+            self.sock.close(linger=0)
+
+    def _drain_wake(self) -> None:
+        try:
+            while self.wake.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def send_queued(self) -> bool:
+        """Send everything queued; False once told to stop."""
+        while True:
+            try:
+                item = self.outbox.get_nowait()
+            except queue.Empty:
+                return True
+            if item is None:
+                return False
+            if isinstance(item, _Command):
+                _rebind(self.sock, self.endpoint)
+                continue
+            for key in self.enrolled.enrollment.keys_of.get(item.clerk, ()):
+                try:
+                    self.sock.send_multipart((key, item.payload), flags=zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    log.exception("CTI publisher could not send the event for %s", item.extension)
+
+    def admit(self) -> None:
+        """Subscribe each requesting connection to the topic of the key it authenticated with.
+
+        In manual mode libzmq applies SUBSCRIBE to the connection whose request was read
+        last. libzmq 4.3 keeps that connection in a queue of its own, which a message that
+        is no request (only an XSUB peer sends one) puts out of step with the requests: the
+        next requests would be applied to other connections. So after such a message no
+        request is honoured until the socket has nothing more to read (then both queues
+        are empty and in step again), and every connection is dropped so that the
+        desktops whose requests were passed over reconnect and ask again.
+        """
+        out_of_step = None
+        while True:
+            try:
+                frame = self.sock.recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            data = frame.bytes
+            user_id = _user_id(frame)
+            if not data or data[0] not in (0, 1):
+                out_of_step = user_id or "an unknown key"
+                continue
+            if data[0] == 0 or out_of_step is not None:
+                continue  # cancelled requests change nothing: the bridge chose the topic
+            key = user_id.encode() if user_id else b""
+            if key not in self.enrolled.enrollment.clerk_of:
+                # Withdrawn since the handshake; the drop of its connection is under way.
+                continue
+            self.sock.setsockopt(zmq.SUBSCRIBE, key)
+        if out_of_step is not None:
+            log.warning(
+                "a desktop with key %s sent a message that is no subscription; dropping"
+                " every connection so that none gets another's subscription",
+                out_of_step,
+            )
+            _rebind(self.sock, self.endpoint)
+
+
+def _user_id(frame: zmq.Frame) -> str | None:
+    """The Z85 key the sender of a message authenticated with (ZAP's User-Id)."""
+    try:
+        value = frame.get("User-Id")
+    except zmq.ZMQError:
+        return None
+    return value if isinstance(value, str) and value else None
 
 
 def _rebind(sock: zmq.Socket[bytes], endpoint: str) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    literal,
     select,
     true,
 )
@@ -112,6 +113,9 @@ def _caller_lookup_statement(dialect: str) -> Select[Any]:
         .where(Extension.extension == bindparam("extension"))
         .scalar_subquery()
     )
+    # One row to start from, so that the statement returns the extension's clerk even when
+    # no contact has the number (or none is looked for): the pop-up goes to that clerk.
+    start = select(literal(1).label("one")).subquery("start")
     return (
         select(
             Contact.id,
@@ -121,7 +125,9 @@ def _caller_lookup_statement(dialect: str) -> Select[Any]:
             visible.c.title,
             clerk,
         )
-        .join(phones, phones.c.contact_id == Contact.id)
+        .select_from(start)
+        .outerjoin(phones, true())
+        .outerjoin(Contact, phones.c.contact_id == Contact.id)
         .outerjoin(visible, visible.c.contact_id == Contact.id)
         # NULLS LAST spelled portably: contacts without a visible file sort after files.
         .order_by(
@@ -134,25 +140,30 @@ def _caller_lookup_statement(dialect: str) -> Select[Any]:
     )
 
 
-LookupRow = tuple[uuid.UUID, str, uuid.UUID | None, str | None, str | None, str | None]
-#: (e164, extension, max files) -> lookup rows
-CallerFinder = Callable[[str, str, int], Sequence[LookupRow]]
+LookupRow = tuple[
+    uuid.UUID | None, str | None, uuid.UUID | None, str | None, str | None, str | None
+]
+#: (e164 or None, extension, max files) -> lookup rows
+CallerFinder = Callable[[str | None, str, int], Sequence[LookupRow]]
 
 
-def _lookup_params(e164: str, extension: str, limit: int) -> dict[str, Any]:
+def _lookup_params(e164: str | None, extension: str, limit: int) -> dict[str, Any]:
     return {"e164": e164, "extension": extension, "rows": limit * 3 + MAX_CONTACTS_PER_NUMBER}
 
 
-def caller_lookup(session: Session, e164: str, extension: str, limit: int) -> Sequence[LookupRow]:
+def caller_lookup(
+    session: Session, e164: str | None, extension: str, limit: int
+) -> Sequence[LookupRow]:
     """The contacts with this number and their open files the extension's clerk may see.
 
     One statement, one round trip: returns (contact id, contact name, file id, reference,
     title, clerk) rows, the most recently active file first and contacts without a visible
     file last (by name), so the first row names the likeliest caller whether or not a
-    file is visible. Files are limited to the org units and the clearance of the
-    extension's mapping (none if unmapped). The phone index (contact_phones.e164) finds
-    the contacts, file_contacts.contact_id their files; a file linked in several roles
-    appears once per role, so callers de-duplicate.
+    file is visible. With no contact (or no number, e164 None) it returns one row with
+    only the clerk, who is None if the extension is unmapped. Files are limited to the org
+    units and the clearance of the extension's mapping (none if unmapped). The phone
+    index (contact_phones.e164) finds the contacts, file_contacts.contact_id their files;
+    a file linked in several roles appears once per role, so callers de-duplicate.
     """
     stmt = _caller_lookup_statement(session.get_bind().dialect.name)
     # Core execution on the connection: nothing here needs the ORM layer.
@@ -176,7 +187,7 @@ class PostgresCallerLookup:
         self._sql = str(compiled)
         self._constants = dict(compiled.params)
 
-    def __call__(self, e164: str, extension: str, limit: int) -> Sequence[LookupRow]:
+    def __call__(self, e164: str | None, extension: str, limit: int) -> Sequence[LookupRow]:
         params = {**self._constants, **_lookup_params(e164, extension, limit)}
         for attempt in (1, 2):
             conn = self.engine.raw_connection()

@@ -93,20 +93,25 @@ class DesktopOut(BaseModel):
     enrolled_at: datetime | None
 
 
+class PopContact(BaseModel):
+    """A contact recognised from the caller's number."""
+
+    id: uuid.UUID
+    name: str
+
+
 class PopFile(BaseModel):
-    """A file offered in the pop-up."""
+    """A file offered in the pop-up, with the contact it belongs to.
+
+    Several contacts may share a number (a family, a company's switchboard): each file
+    names its own, so the clerk never takes one person's file for another's.
+    """
 
     id: uuid.UUID
     reference: str
     title: str
     url: str
-
-
-class PopContact(BaseModel):
-    """The contact recognised from the caller's number."""
-
-    id: uuid.UUID
-    name: str
+    contact: PopContact
 
 
 class PopEvent(BaseModel):
@@ -116,5 +121,5 @@ class PopEvent(BaseModel):
     extension: str
     caller: str | None = Field(description="E.164, or null when withheld or unknown")
     withheld: bool
-    contact: PopContact | None
+    contact: PopContact | None = Field(description="the likeliest caller, or null")
     files: list[PopFile]

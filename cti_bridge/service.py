@@ -18,7 +18,7 @@ from cti_bridge.schemas import DesktopEnrolled, ExtensionIn
 from eakte.audit.service import pending_event, record
 from eakte.auth.principal import Principal, Role
 from eakte.db import on_commit, utcnow
-from eakte.errors import Forbidden, InvalidInput, NotFound
+from eakte.errors import Conflict, Forbidden, InvalidInput, NotFound
 from eakte.settings import Settings
 
 
@@ -34,24 +34,30 @@ def file_url(settings: Settings, file_id: uuid.UUID) -> str:
 
 @dataclass(frozen=True)
 class PopAudit:
-    """What the audit event of a pop-up names: a contact shown to the called clerk."""
+    """What the audit events of a pop-up name: the contacts shown to the called clerk.
+
+    `shown` maps each contact the pop-up names (as the caller, or as the contact of a
+    listed file) to the files listed with it; each contact gets an audit event of its own.
+    """
 
     actor: str
-    contact_id: str
     call_id: str
     extension: str
     clerk: str | None
-    files: list[str]
+    shown: dict[str, list[str]]
 
 
 @dataclass(frozen=True)
 class Pop:
-    """A looked-up call: the pop-up encoded as JSON, and its audit event if it names a contact.
+    """A looked-up call: the pop-up encoded as JSON, its recipient and its audit.
 
-    A pop-up with an audit event may only be published once that event has committed.
+    `clerk` answers the extension according to the same lookup that chose the files, so
+    the pop-up goes to no one else. A pop-up with an audit may only be published once its
+    events have committed.
     """
 
     extension: str
+    clerk: str | None
     payload: bytes
     audit: PopAudit | None
     files: int
@@ -62,38 +68,44 @@ def lookup(find: repository.CallerFinder, settings: Settings, event: CallEvent) 
 
     `find` runs `repository.caller_lookup` (or its PostgreSQL fast path). Files are
     limited to the org units and clearance of the clerk mapped to the extension; an
-    unmapped extension gets the contact but no files. The lookup only reads: the
-    disclosure's audit event is returned, for `pop_event`. This is the hot path of
-    every ringing call: one Core statement (contacts, files and the extension's
-    mapping together) and the pop-up encoded once, in the shape of `PopEvent`, without ORM
-    objects or model validation.
+    unmapped extension gets the contact but no files, and no one receives it. Several
+    contacts may share a number: each file is listed with its own contact, and the
+    pop-up's `contact` is the likeliest caller (the contact of the most recently active
+    file). The lookup only reads: the disclosure's audit is returned, for `pop_events`.
+    This is the hot path of every ringing call: one Core statement (contacts, files and
+    the extension's mapping together) and the pop-up encoded once, in the shape of
+    `PopEvent`, without ORM objects or model validation.
     """
     e164 = caller_e164(event.caller, settings.default_region, settings.local_area_code)
+    # Looked up even without a number: the extension's clerk is the pop-up's recipient.
+    rows = find(e164, event.called_extension, settings.cti_max_files)
+    clerk = rows[0][5] if rows else None
     contact: dict[str, str] | None = None
-    files: list[dict[str, str]] = []
-    clerk: str | None = None
-    if e164 is not None:
-        rows = find(e164, event.called_extension, settings.cti_max_files)
-        if rows:
-            clerk = rows[0][5]
-            # The first row is the contact of the most recently active visible file, or
-            # (no file visible) the first contact by name: the likeliest caller.
-            contact = {"id": str(rows[0][0]), "name": rows[0][1]}
-            seen: set[uuid.UUID] = set()
-            for _, _, file_id, reference, title, _ in rows:
-                if file_id is None or file_id in seen:
-                    continue
-                seen.add(file_id)
-                files.append(
-                    {
-                        "id": str(file_id),
-                        "reference": reference or "",
-                        "title": title or "",
-                        "url": file_url(settings, file_id),
-                    }
-                )
-                if len(files) == settings.cti_max_files:
-                    break
+    files: list[dict[str, Any]] = []
+    shown: dict[str, list[str]] = {}
+    if e164 is not None and rows and rows[0][0] is not None:
+        # The first row is the contact of the most recently active visible file, or
+        # (no file visible) the first contact by name: the likeliest caller.
+        contact = {"id": str(rows[0][0]), "name": rows[0][1] or ""}
+        shown[contact["id"]] = []
+        seen: set[uuid.UUID] = set()
+        for contact_id, name, file_id, reference, title, _ in rows:
+            if contact_id is None or file_id is None or file_id in seen:
+                continue
+            seen.add(file_id)
+            owner = {"id": str(contact_id), "name": name or ""}
+            files.append(
+                {
+                    "id": str(file_id),
+                    "reference": reference or "",
+                    "title": title or "",
+                    "url": file_url(settings, file_id),
+                    "contact": owner,
+                }
+            )
+            shown.setdefault(owner["id"], []).append(str(file_id))
+            if len(files) == settings.cti_max_files:
+                break
     payload = json.dumps(
         {
             "call_id": event.call_id,
@@ -107,30 +119,32 @@ def lookup(find: repository.CallerFinder, settings: Settings, event: CallEvent) 
         separators=(",", ":"),
     ).encode()
     audit = None
-    if contact is not None:
+    if shown:
         audit = PopAudit(
             actor=f"cti:{event.source}",
-            contact_id=contact["id"],
             call_id=event.call_id,
             extension=event.called_extension,
             clerk=clerk,
-            files=[f["id"] for f in files],
+            shown=shown,
         )
-    return Pop(event.called_extension, payload, audit, len(files))
+    return Pop(event.called_extension, clerk, payload, audit, len(files))
 
 
-def pop_event(audit: PopAudit) -> dict[str, Any]:
-    """The audit event of a pop-up that showed a contact (and files) to an extension's clerk."""
-    return pending_event(
-        audit.actor,
-        "cti.call_popped",
-        "contact",
-        audit.contact_id,
-        call_id=audit.call_id,
-        extension=audit.extension,
-        clerk=audit.clerk,
-        files=audit.files,
-    )
+def pop_events(audit: PopAudit) -> list[dict[str, Any]]:
+    """The audit events of a pop-up: one per contact it showed to the extension's clerk."""
+    return [
+        pending_event(
+            audit.actor,
+            "cti.call_popped",
+            "contact",
+            contact_id,
+            call_id=audit.call_id,
+            extension=audit.extension,
+            clerk=audit.clerk,
+            files=files,
+        )
+        for contact_id, files in audit.shown.items()
+    ]
 
 
 def list_extensions(session: Session, principal: Principal) -> Sequence[Extension]:
@@ -192,14 +206,22 @@ def enroll_desktop(
     public_key: str,
     name: str,
 ) -> DesktopEnrolled:
-    """Register a desktop's CURVE public key so it may subscribe to pop-ups.
+    """Register a desktop's CURVE public key so it receives its clerk's pop-ups.
 
-    Only a clerk who answers an extension may enroll; the key file is written after
-    the audit event commits, so an enrollment is never effective without its record.
+    Only a clerk who answers an extension may enroll: the desktop then receives the
+    pop-ups of the extensions mapped to that clerk, and no others. A key enrolled already
+    is refused, so a key always belongs to one clerk. The key file is written after the
+    audit event commits, so an enrollment is never effective without its record.
     """
     if Role.CLERK not in principal.roles:
         raise Forbidden("only clerks enroll desktop agents")
     key = keys.check_public_key(public_key)
+    if not repository.extensions_of(session, principal.subject):
+        raise Forbidden(
+            f"no phone extension is mapped to {principal.subject}: an admin maps one first"
+        )
+    if any(d.public_key == public_key for d in keys.enrolled_desktops(settings.cti_key_dir)):
+        raise Conflict("this public key is enrolled already; enroll with a new keypair")
     server_public, _ = keys.server_keys(settings.cti_key_dir)
     desktop_id = f"{name}-{uuid.uuid4().hex[:12]}"
     if not keys.valid_desktop_id(desktop_id):
@@ -243,10 +265,10 @@ def withdraw_desktop(
 ) -> keys.Desktop:
     """Withdraw an enrolled desktop (the clerk who enrolled it, or an admin).
 
-    The key file is removed once the audit event has committed. That refuses the key at
-    its next CURVE handshake; the publisher drops open connections when its set of keys
-    shrinks (see `Publisher.reload_keys`), so a desktop that is connected now is cut
-    off too.
+    The key file is removed once the audit event has committed. From then on the
+    publisher addresses no pop-up to the key and refuses it at the CURVE handshake; it
+    also drops open connections when its set of keys shrinks (see
+    `Publisher.reload_keys`), so a desktop that is connected now is cut off too.
     """
     desktop = keys.desktop(settings.cti_key_dir, desktop_id)
     if desktop is None:

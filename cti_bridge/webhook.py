@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from cti_bridge.events import CallEvent, CallState
 from cti_bridge.schemas import EXTENSION_PATTERN, WebhookCall
+from eakte.contacts.phones import MIN_SUBSCRIBER_DIGITS
 from eakte.errors import InvalidInput
 
 SIGNATURE_HEADER = "X-Eakte-Signature"
@@ -73,6 +74,23 @@ def parse_json(body: bytes) -> CallEvent:
     return CallEvent(call.call_id, call.from_, _extension(call.to), _state(call.event))
 
 
+def sipgate_caller(value: str | None) -> str | None:
+    """sipgate's `from` as a dialable number: `4941011234567` becomes `+4941011234567`.
+
+    sipgate.io's push API reports numbers in international format without the plus
+    (`from=4941011234567`) and `anonymous` for withheld ones.
+    Taken as it is, such a number would read as local and gain the town's area code.
+    Short digit strings are left alone: they are internal extensions, not numbers.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    international = text.isascii() and text.isdigit() and not text.startswith("0")
+    if international and len(text) >= MIN_SUBSCRIBER_DIGITS:
+        return "+" + text
+    return value
+
+
 def parse_form(body: bytes) -> CallEvent | None:
     """A sipgate-style form (event=newCall, from, to, callId, direction); None if outgoing."""
     try:
@@ -96,7 +114,7 @@ def parse_form(body: bytes) -> CallEvent | None:
     if not call_id:
         raise InvalidInput("callId is empty")
     to = field("to") or ""
-    caller = field("from", required=False)
+    caller = sipgate_caller(field("from", required=False))
     state = _state(event)
     if direction != "in":
         return None  # a clerk's own outgoing call pops nothing up

@@ -17,6 +17,7 @@ import zmq
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from cti_bridge import keys
 from cti_bridge.bridge import Bridge
 from cti_bridge.desk import DeskAgent, DeskConfig
 from cti_bridge.runtime import attach_bridge
@@ -105,7 +106,10 @@ class CtiApp(Api):
         assert r.status_code == 200, r.text
 
     def enroll(self, subject: str, units: list[str]) -> DeskConfig:
-        """Enroll a desktop for a clerk through the API, as `eakte desk enroll` does."""
+        """Enroll a desktop for a clerk through the API, as `eakte desk enroll` does.
+
+        Only a clerk who answers an extension may enroll: map one first.
+        """
         public, secret = zmq.curve_keypair()
         r = self.client.post(
             "/api/v1/cti/desktops",
@@ -140,12 +144,19 @@ class CtiApp(Api):
         )
 
 
+def probe(extension: str) -> bytes:
+    """A pop-up-shaped message that tests recognise as their own probe."""
+    return json.dumps({"probe": uuid.uuid4().hex, "extension": extension}).encode()
+
+
 def wait_until_subscribed(bridge: Bridge, agent: DeskAgent, timeout: float = 10.0) -> None:
     """Publish probes until the agent gets one: PUB drops messages before SUB has joined."""
+    desktop = keys.desktop(bridge.settings.cti_key_dir, agent.config.desktop_id)
+    assert desktop is not None and desktop.enrolled_by is not None, "the agent is not enrolled"
     deadline = time.monotonic() + timeout
-    probe = json.dumps({"probe": uuid.uuid4().hex}).encode()
+    message = probe(agent.extension)
     while time.monotonic() < deadline:
-        bridge.publisher.publish(agent.extension, probe)
+        bridge.publisher.publish(agent.extension, desktop.enrolled_by, message)
         event = agent.receive(0.1)
         if event is not None and "probe" in event:
             # Drain further probes so the test sees only its own events.

@@ -52,13 +52,15 @@ def test_pop_up_lists_files_up_to_the_extensions_clearance(cti: CtiApp) -> None:
     confidential = _classified_file(cti, call, plan["code"], "confidential")
     secret = _classified_file(cti, call, plan["code"], "secret")
     extensions = {"normal": call.extension}
+    clerks = {"normal": call.clerk_sub}
     for level in ("confidential", "secret"):
         extensions[level] = str(random.randint(100_000, 999_999))
-        r = _map(cti, extensions[level], f"clerk-{level}", [call.unit.code], clearance=level)
+        clerks[level] = f"clerk-{level}-{extensions[level]}"
+        r = _map(cti, extensions[level], clerks[level], [call.unit.code], clearance=level)
         assert r.status_code == 200, r.text
         assert r.json()["clearance"] == level
     agents = {
-        level: cti.agent(cti.enroll(f"clerk-{level}", [call.unit.code]), extension)
+        level: cti.agent(cti.enroll(clerks[level], [call.unit.code]), extension)
         for level, extension in extensions.items()
     }
 

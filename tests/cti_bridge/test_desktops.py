@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from pathlib import Path
 
 import pytest
+import zmq
 from typer.testing import CliRunner
 
 from cti_bridge import keys
-from cti_bridge.desk import CONFIG_NAME, DeskAgent
+from cti_bridge.bridge import KEY_RELOAD_SECONDS
+from cti_bridge.desk import CONFIG_NAME, DeskAgent, DeskConfig
 from eakte.cli import app as eakte_cli
 from tests.cti_bridge.conftest import (
     CtiApp,
@@ -22,6 +25,12 @@ from tests.support.server import free_port
 
 def _event(call_id: str, caller: str, extension: str) -> dict[str, str]:
     return {"event": "ringing", "call_id": call_id, "from": caller, "to": extension}
+
+
+def _answering(cti: CtiApp, *subjects: str) -> None:
+    """Map a fresh extension to each clerk: only clerks who answer one may enroll."""
+    for subject in subjects:
+        cti.map_extension(str(random.randint(100_000, 999_999)), subject, ["10"])
 
 
 def _received(agent: DeskAgent, call_id: str, timeout: float = 2.0) -> bool:
@@ -69,12 +78,12 @@ def test_key_file_removed_by_hand_cuts_off_the_connected_desktop(cti: CtiApp) ->
     laptop = cti.agent(laptop_config, call.extension)
     assert keys.remove_desktop_key(cti.settings.cti_key_dir, laptop_config.desktop_id)
 
-    probe = json.dumps({"probe": "cut"}).encode()
+    probe = json.dumps({"probe": "cut", "extension": call.extension}).encode()
     deadline = time.monotonic() + 10
     silent = 0
     while silent < 5:  # a second without anything arriving at the laptop
         assert time.monotonic() < deadline, "the withdrawn desktop kept receiving"
-        cti.bridge.publisher.publish(call.extension, probe)
+        cti.bridge.publisher.publish(call.extension, call.clerk_sub, probe)
         silent = silent + 1 if laptop.receive(0.2) is None else 0
     wait_until_subscribed(cti.bridge, office)
     assert cti.webhook(_event("by-hand", call.e164, call.extension)).status_code == 202
@@ -83,6 +92,7 @@ def test_key_file_removed_by_hand_cuts_off_the_connected_desktop(cti: CtiApp) ->
 
 
 def test_clerk_lists_own_desktops_and_admin_lists_all(cti: CtiApp) -> None:
+    _answering(cti, "anna", "bert")
     anna = cti.enroll("anna", ["10"]), cti.enroll("anna", ["10"])
     bert = cti.enroll("bert", ["10"])
 
@@ -106,6 +116,7 @@ def test_clerk_lists_own_desktops_and_admin_lists_all(cti: CtiApp) -> None:
 
 
 def test_only_the_enrolling_clerk_or_an_admin_withdraws_and_it_is_audited(cti: CtiApp) -> None:
+    _answering(cti, "anna", "bert")
     anna_pc = cti.enroll("anna", ["10"])
     bert_pc = cti.enroll("bert", ["10"])
     anna = cti.auth(["clerk"], ["10"], sub="anna")
@@ -161,6 +172,7 @@ def test_subject_in_the_key_file_cannot_forge_its_fields(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_desk_withdraw_command_withdraws_this_desktop(cti: CtiApp, tmp_path: Path) -> None:
+    _answering(cti, "anna")
     token = cti.token(["clerk"], ["10"], sub="anna")
     desk_dir = tmp_path / "desk"
     runner = CliRunner()
@@ -187,3 +199,41 @@ def test_desk_withdraw_command_withdraws_this_desktop(cti: CtiApp, tmp_path: Pat
         again = runner.invoke(eakte_cli, ["desk", "withdraw", *auth, desktop_id])
         assert again.exit_code == 2
         assert "404" in again.output and "not enrolled" in again.output
+
+
+def test_key_in_z85_alphabet_that_decodes_to_nothing_is_refused(cti: CtiApp) -> None:
+    _answering(cti, "anna")
+    anna = cti.auth(["clerk"], ["10"], sub="anna")
+    for bad in ("#" * 40, "%" * 40):  # Z85 characters, but groups beyond 32 bits
+        r = cti.client.post("/api/v1/cti/desktops", json={"public_key": bad}, headers=anna)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"] == "/problems/invalid-input"
+        assert "Z85" in r.json()["detail"]
+    assert keys.enrolled_desktops(cti.settings.cti_key_dir) == []
+
+
+def test_key_reload_goes_on_after_a_damaged_key_file(cti: CtiApp) -> None:
+    call = cti.call_data()
+    key_dir = cti.settings.cti_key_dir
+    # Entries another process (or a person) left damaged, met by the bridge's poll.
+    keys.write_desktop_key(key_dir, "damaged", b"#" * 40, call.clerk_sub)
+    (keys.desktops_dir(key_dir) / "not-a-file.key").mkdir()
+    time.sleep(2 * KEY_RELOAD_SECONDS)
+
+    # Enrolled by another process sharing the directory: only the poll can load it.
+    public, secret = zmq.curve_keypair()
+    keys.write_desktop_key(key_dir, "by-hand", public, call.clerk_sub)
+    time.sleep(2 * KEY_RELOAD_SECONDS)  # a key refused at the handshake is not retried
+    server_public, _ = keys.server_keys(key_dir)
+    config = DeskConfig(
+        cti.settings.cti_pub_endpoint,
+        server_public.decode(),
+        public.decode(),
+        secret.decode(),
+        "by-hand",
+    )
+    agent = cti.agent(config, call.extension)
+    assert cti.webhook(_event("after-damage", call.e164, call.extension)).status_code == 202
+    assert _received(agent, "after-damage")
+    assert [d.id for d in keys.enrolled_desktops(key_dir)] == ["by-hand"]

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 import zmq
 
+from cti_bridge import api, webhook
 from cti_bridge.desk import DeskAgent, DeskConfig
+from cti_bridge.webhook import SIGNATURE_HEADER, sign
+from eakte.auth.tokens import issue_token
 from tests import factories
-from tests.cti_bridge.conftest import LOCAL_AREA_CODE, CtiApp
+from tests.cti_bridge.conftest import LOCAL_AREA_CODE, WEBHOOK_SECRET, CtiApp, cti_process
+from tests.support.server import free_port
 
 
 def _event(call_id: str, caller: str, extension: str) -> dict[str, str]:
@@ -157,8 +165,6 @@ def test_bad_input_is_a_problem_and_publishes_nothing(cti: CtiApp) -> None:
         assert r.status_code == 422, body
         assert r.json()["type"] == "/problems/invalid-input"
     raw = b"not json"
-    from cti_bridge.webhook import sign
-
     r = cti.client.post(
         "/cti/webhook",
         content=raw,
@@ -174,7 +180,6 @@ def test_bad_input_is_a_problem_and_publishes_nothing(cti: CtiApp) -> None:
 def test_sipgate_form_webhook_pops_up_and_outgoing_calls_do_not(cti: CtiApp) -> None:
     call = cti.call_data()
     agent = cti.agent(cti.enroll(call.clerk_sub, [call.unit.code]), call.extension)
-    from cti_bridge.webhook import sign
 
     def post(form: str) -> int:
         raw = form.encode()
@@ -186,15 +191,149 @@ def test_sipgate_form_webhook_pops_up_and_outgoing_calls_do_not(cti: CtiApp) -> 
                 "X-Eakte-Signature": sign(raw, "pbx-shared-secret-0123456789"),
             },
         )
-        return r.status_code
+        return int(r.status_code)
 
     caller = f"49{LOCAL_AREA_CODE}{call.local_number}"  # sipgate sends numbers without "+"
     assert post(f"event=newCall&direction=out&from={caller}&to={call.extension}&callId=o1") == 202
     assert agent.receive(0.5) is None
-    assert post(f"event=newCall&direction=in&from=%2B{caller}&to={call.extension}&callId=s1") == 202
+    # As sipgate posts it (from=4941011234567), and with the plus some proxies add.
+    for call_id, sent in (("s1", caller), ("s2", f"%2B{caller}")):
+        form = f"event=newCall&direction=in&from={sent}&to={call.extension}&callId={call_id}"
+        assert post(form) == 202
+        event = agent.receive(2.0)
+        assert event is not None and event["call_id"] == call_id
+        assert event["caller"] == call.e164, sent
+        assert event["contact"]["id"] == call.contact_id
+    assert post(f"event=newCall&direction=in&from=anonymous&to={call.extension}&callId=s3") == 202
     event = agent.receive(2.0)
-    assert event is not None and event["call_id"] == "s1"
+    assert event is not None and event["withheld"] and event["contact"] is None
+
+
+def test_internal_callers_are_no_outside_numbers_and_tel_uris_are_read(cti: CtiApp) -> None:
+    call = cti.call_data()
+    agent = cti.agent(cti.enroll(call.clerk_sub, [call.unit.code]), call.extension)
+    for i, internal in enumerate(["201", "**21", "sip:2042@pbx.local"]):
+        assert cti.webhook(_event(f"i-{i}", internal, call.extension)).status_code == 202
+        event = agent.receive(2.0)
+        assert event is not None, internal
+        # Not +494101201: a colleague's extension is nobody's number in town.
+        assert event["caller"] is None and event["contact"] is None, internal
+    tel = f"tel:+49-{LOCAL_AREA_CODE}-{call.local_number};phone-context=+49"
+    assert cti.webhook(_event("t-1", tel, call.extension)).status_code == 202
+    event = agent.receive(2.0)
+    assert event is not None
+    assert event["caller"] == call.e164
     assert event["contact"]["id"] == call.contact_id
+
+
+def test_contacts_sharing_a_number_each_keep_their_files_and_are_each_audited(
+    cti: CtiApp,
+) -> None:
+    call = cti.call_data()  # Erika Mustermann and her file
+    r = cti.client.post(
+        "/api/v1/contacts",
+        json={"name": "Max Mustermann", "phones": [{"number": call.e164}]},
+        headers=call.unit.clerk,
+    )
+    assert r.status_code == 201, r.text
+    max_id = r.json()["id"]
+    plan = factories.plan_item(cti)
+    max_file = factories.file(cti, call.unit, plan["code"], contact_ids=[max_id])
+    agent = cti.agent(cti.enroll(call.clerk_sub, [call.unit.code]), call.extension)
+
+    call_id = f"shared-{uuid.uuid4().hex[:8]}"
+    r = cti.webhook(_event(call_id, call.e164, call.extension))
+    assert r.status_code == 202 and r.json()["files"] == 2
+    event = agent.receive(2.0)
+    assert event is not None
+    owners = {f["id"]: f["contact"] for f in event["files"]}
+    assert owners == {
+        max_file["id"]: {"id": max_id, "name": "Max Mustermann"},
+        call.file["id"]: {"id": call.contact_id, "name": "Erika Mustermann"},
+    }
+    # The caller named is the contact of the first (most recently active) file.
+    assert event["contact"] == event["files"][0]["contact"]
+
+    admin = cti.auth(["admin"], [])
+    for contact_id, file_id in ((call.contact_id, call.file["id"]), (max_id, max_file["id"])):
+        r = cti.client.get(
+            "/api/v1/audit",
+            params={"object_id": contact_id, "action": "cti.call_popped"},
+            headers=admin,
+        )
+        assert r.status_code == 200, r.text
+        details = [e["details"] for e in r.json() if e["details"]["call_id"] == call_id]
+        assert [d["files"] for d in details] == [[file_id]], contact_id
+
+
+def test_chunked_call_event_without_a_length_is_read(cti: CtiApp) -> None:
+    call = cti.call_data()
+    agent = cti.agent(cti.enroll(call.clerk_sub, [call.unit.code]), call.extension)
+    raw = json.dumps(_event("chunked", call.e164, call.extension)).encode()
+
+    def pieces() -> Iterator[bytes]:
+        yield raw[:20]
+        yield raw[20:]
+
+    r = cti.client.post(
+        "/cti/webhook",
+        content=pieces(),  # sent chunked, with no Content-Length
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(raw, WEBHOOK_SECRET)},
+    )
+    assert r.status_code == 202, r.text
+    event = agent.receive(2.0)
+    assert event is not None and event["call_id"] == "chunked"
+
+    big = b" " * webhook.MAX_BODY + raw
+    r = cti.client.post(
+        "/cti/webhook",
+        content=iter([big[: len(big) // 2], big[len(big) // 2 :]]),
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(big, WEBHOOK_SECRET)},
+    )
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of one HTTP/1.1 response with a Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(4096)
+        assert piece, "the connection closed before a response"
+        data += piece
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    while len(body) < int(headers["content-length"]):
+        piece = sock.recv(4096)
+        assert piece, "the connection closed within the response"
+        body += piece
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.slow
+def test_oversized_chunked_body_is_refused_without_waiting_for_its_end(
+    cti: CtiApp, tmp_path: Path
+) -> None:
+    with cti_process(cti, tmp_path, free_port(), free_port()) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /cti/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            piece = b"x" * 1024
+            for _ in range(webhook.MAX_BODY // len(piece) + 2):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            # The body never ends: a bridge reading it whole would never answer (the
+            # socket's timeout fails the test), one reading it in pieces answers now.
+            status, headers, body = _read_response(sock)
+    assert status == 413
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["type"] == "/problems/payload-too-large"
 
 
 def test_pop_up_is_audited(cti: CtiApp) -> None:
@@ -227,6 +366,57 @@ def test_sse_stream_delivers_the_signed_in_clerks_calls(cti: CtiApp) -> None:
                 break
         assert data is not None and data["call_id"] == "sse-1"
         assert data["files"][0]["id"] == call.file["id"]
+
+
+def _read_until_closed(lines: Iterator[str], limit: int = 60) -> list[str]:
+    """The lines of an SSE stream until the bridge ends it; fails if it goes on and on."""
+    seen = []
+    for line in lines:
+        seen.append(line)
+        assert len(seen) < limit, "the stream was not ended"
+    return seen
+
+
+@pytest.fixture
+def quick_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep-alives (and the checks made with them) every 0.2 s instead of 15 s."""
+    monkeypatch.setattr(api, "SSE_KEEPALIVE_SECONDS", 0.2)
+
+
+@pytest.mark.usefixtures("quick_checks")
+def test_sse_stream_ends_once_the_extension_is_moved_to_another_clerk(cti: CtiApp) -> None:
+    call = cti.call_data()
+    headers = cti.auth(["clerk"], [call.unit.code], sub=call.clerk_sub)
+    with cti.client.stream("GET", "/cti/events", headers=headers) as stream:
+        assert stream.status_code == 200
+        lines = stream.iter_lines()
+        # Several checks pass while the clerk answers the extension.
+        keep_alives = 0
+        while keep_alives < 3:
+            keep_alives += next(lines) == ": keep-alive"
+        assert cti.webhook(_event("before-move", call.e164, call.extension)).status_code == 202
+        assert any("before-move" in line for line in lines if line.startswith("data: "))
+
+        cti.map_extension(call.extension, f"{call.clerk_sub}-successor", [call.unit.code])
+        assert cti.webhook(_event("after-move", call.e164, call.extension)).status_code == 202
+        rest = _read_until_closed(lines)
+    assert not any("after-move" in line for line in rest)
+
+
+@pytest.mark.usefixtures("quick_checks")
+def test_sse_stream_ends_when_the_token_expires(cti: CtiApp) -> None:
+    call = cti.call_data()
+    token = issue_token(cti.settings, call.clerk_sub, ["clerk"], [call.unit.code], ttl_seconds=2)
+    with cti.client.stream(
+        "GET", "/cti/events", headers={"Authorization": f"Bearer {token}"}
+    ) as stream:
+        assert stream.status_code == 200
+        started = time.monotonic()
+        lines = _read_until_closed(stream.iter_lines())
+    assert lines.count(": keep-alive") >= 3  # it ran while the token was valid
+    assert time.monotonic() - started < 10
+    r = cti.client.get("/cti/events", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
 
 
 def test_sse_needs_a_signed_in_clerk_with_an_extension(cti: CtiApp) -> None:
