@@ -22,6 +22,7 @@ from eakte.audit.api import router as audit_router
 from eakte.auth.api import router as auth_router
 from eakte.auth.tokens import TokenVerifier
 from eakte.backup import register as destruction_register
+from eakte.backup.crypto import backup_key
 from eakte.backup.register import register_store
 from eakte.contacts.api import router as contacts_router
 from eakte.db import make_engine, make_session_factory
@@ -201,8 +202,10 @@ def create_app(
     store = store or store_from_url(settings.storage_url)
     session_factory = make_session_factory(engine)
     # Disposal records also go to the destruction register (see eakte.backup.register).
+    # Sealed with the backup key when one is set: a restore trusts only authentic entries.
     destruction_register.attach(
-        engine, register_store(settings.backup_target, settings.storage_url, store)
+        engine, register_store(settings.backup_target, settings.storage_url, store),
+        backup_key(settings),
     )
 
     @asynccontextmanager

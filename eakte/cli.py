@@ -61,7 +61,14 @@ def _destruction_register() -> BlobStore:
     )()
 
 
-destruction_register.attach_default(_destruction_register)
+def _register_seal_key() -> bytes | None:
+    """The backup key that seals register entries of CLI commands (read when one is written)."""
+    from eakte.backup.crypto import backup_key
+
+    return backup_key(Settings())
+
+
+destruction_register.attach_default(_destruction_register, _register_seal_key)
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from eakte.outgoing import repository as letters
 from retention import repository
 from retention.models import Hold
 from retention.rules import RetentionPolicy, due_date, lock_until
-from storage import BlobLocked, BlobStore
+from storage import BlobLocked, BlobNotFound, BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -78,23 +78,45 @@ def _set_legal_holds(store: BlobStore, keys: Sequence[str], on: bool) -> None:
         store.set_legal_hold(key, on)
 
 
-def protect_restored(session: Session, store: BlobStore, policy: RetentionPolicy) -> int:
+@dataclass
+class RestoredProtection:
+    """What `protect_restored` did: files protected, and blobs not found to protect."""
+
+    files: int = 0
+    #: (file reference, blob key) of each blob the store does not hold.
+    missing: list[tuple[str, str]] = field(default_factory=list)
+
+
+def protect_restored(
+    session: Session, store: BlobStore, policy: RetentionPolicy
+) -> RestoredProtection:
     """Put Object Lock retentions and legal holds back on the blobs of closed and held files.
 
     A restore writes blobs afresh, without the locks the originals had; this gives them the
-    same protection again. Returns the number of files protected.
+    same protection again. A blob the restore could not bring back (missing or corrupt in
+    the backup) is listed, not fatal: the other blobs and files still get their protection,
+    and the restore's disposals and audit event, written in the same transaction, are kept.
     """
     now = utcnow()
-    protected = 0
+    result = RestoredProtection()
+    lockable = store.supports_object_lock
+    if not lockable:
+        log.warning("the blob store has no Object Lock: restored blobs stay unprotected")
     for file, held in repository.protected_files(session):
-        keys = blob_keys(session, file.id)
+        result.files += 1
+        if not lockable:
+            continue
         due = file_due_on(file, policy)
-        if due is not None and lock_until(due) > now:
-            _lock_blobs(store, keys, lock_until(due), policy)
-        if held:
-            _set_legal_holds(store, keys, True)
-        protected += 1
-    return protected
+        until = lock_until(due) if due is not None else None
+        for key in blob_keys(session, file.id):
+            try:
+                if until is not None and until > now:
+                    _lock_blobs(store, [key], until, policy)
+                if held:
+                    _set_legal_holds(store, [key], True)
+            except BlobNotFound:
+                result.missing.append((file.reference, key))
+    return result
 
 
 def extend_item_locks(

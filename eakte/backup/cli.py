@@ -86,20 +86,31 @@ def create(
     """Back up the database and every blob; reruns copy only what the target lacks."""
     settings = Settings()
 
+    outcome: list[service.BackupReport] = []
+
     def go() -> None:
         target = open_target(_target_of(settings, to), settings.storage_url)
         store = store_from_url(settings.storage_url)
         with _progress_bar() as progress:
-            report = service.create_backup(settings, store, target, progress=progress)
-        for key in report.stale_removed:
-            typer.echo(f"removed the dump of an interrupted backup: {key}")
-        typer.echo(
-            f"backup {report.name}: {report.blobs} blobs, {report.copied} copied "
-            f"({report.bytes_copied} bytes), {report.register_written} register entries "
-            f"written, {report.seconds:.1f} s"
-        )
+            outcome.append(service.create_backup(settings, store, target, progress=progress))
 
     _run(go)
+    report = outcome[0]
+    for key in report.stale_removed:
+        typer.echo(f"removed the dump of an interrupted backup: {key}")
+    if report.staged_removed:
+        typer.echo(f"removed {report.staged_removed} unfinished uploads of an interrupted backup")
+    for problem in report.problems:
+        typer.echo(f"PROBLEM: {problem}", err=True)
+    typer.echo(
+        f"backup {report.name}: {report.blobs} blobs, {report.copied} copied "
+        f"({report.bytes_copied} bytes), {report.register_written} register entries "
+        f"written, {report.seconds:.1f} s"
+    )
+    if report.problems:
+        # The backup is complete, but the primary store holds content that does not match
+        # the database: a monitoring job must learn of it.
+        raise typer.Exit(INTEGRITY)
 
 
 @backup_app.command("verify")

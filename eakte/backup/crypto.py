@@ -12,15 +12,19 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from eakte.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from eakte.settings import Settings
 
 MAGIC = b"EAKTEBK1"
 PREFIX_BYTES = 8
@@ -41,6 +45,13 @@ def parse_key(encoded: str) -> bytes:
     if len(key) != 32:
         raise InvalidInput(f"the backup key must be 32 bytes (base64), not {len(key)}")
     return key
+
+
+def backup_key(settings: Settings) -> bytes | None:
+    """The parsed EAKTE_BACKUP_KEY, or None when backups are not encrypted."""
+    if settings.backup_key is None:
+        return None
+    return parse_key(settings.backup_key.get_secret_value())
 
 
 def key_id(key: bytes) -> str:
@@ -117,3 +128,18 @@ def decrypt_chunks(key: bytes, ciphertext: Iterable[bytes]) -> Iterator[bytes]:
     if len(buffer) < TAG_BYTES:
         raise DecryptionFailed("the object is cut short")
     yield open_record(bytes(buffer), last=True)
+
+
+def is_sealed(data: bytes) -> bool:
+    """True if data looks like the output of `encrypt_chunks` (it starts with its header)."""
+    return data.startswith(MAGIC)
+
+
+def seal(key: bytes, data: bytes) -> bytes:
+    """The ciphertext of a small object held in memory (a register entry)."""
+    return b"".join(encrypt_chunks(key, io.BytesIO(data)))
+
+
+def unseal(key: bytes, data: bytes) -> bytes:
+    """The plaintext of `seal`'s output; DecryptionFailed unless it authenticates."""
+    return b"".join(decrypt_chunks(key, [data]))

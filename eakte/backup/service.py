@@ -3,7 +3,9 @@
 Target layout: `manifest-<time>.json` (written last: a backup without one is incomplete),
 `db/<time>.dump`, `blobs/<sha256>` (content-addressed, so unchanged content is copied once,
 across backups and across an interrupted run and its rerun), `register/` (the destruction
-register, see eakte.backup.register).
+register, see eakte.backup.register), `target.json` (how the target's backups are encrypted,
+see eakte.backup.target), `locks/` (the lock of the running backup, see eakte.backup.lock) and
+`staging/` (uploads not yet checked against their address).
 """
 
 from __future__ import annotations
@@ -13,29 +15,44 @@ import io
 import json
 import logging
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy.orm import Session
 
 from eakte.audit.service import record, verify_chain
 from eakte.auth.principal import SYSTEM
 from eakte.backup import register, repository
-from eakte.backup.crypto import DecryptionFailed, decrypt_chunks, encrypt_chunks, key_id, parse_key
+from eakte.backup.crypto import (
+    DecryptionFailed,
+    backup_key,
+    decrypt_chunks,
+    encrypt_chunks,
+    key_id,
+)
 from eakte.backup.database import (
     database_is_empty,
     dialect_of,
     dump_database,
     restore_database,
 )
-from eakte.backup.objects import Listed, list_objects, put_new
-from eakte.backup.target import MANIFEST_PREFIX, manifest_names, read_manifest
-from eakte.db import make_engine, make_session_factory, unit_of_work, utcnow
+from eakte.backup.lock import TargetLock
+from eakte.backup.objects import Listed, list_objects, move_into_place, put_new
+from eakte.backup.target import (
+    MANIFEST_PREFIX,
+    manifest_names,
+    read_manifest,
+    read_marker,
+    write_marker,
+)
+from eakte.db import SessionFactory, make_engine, make_session_factory, unit_of_work, utcnow
 from eakte.errors import Conflict, DomainError, InvalidInput
 from eakte.files.models import FileStatus
 from eakte.settings import Settings
@@ -49,6 +66,12 @@ log = logging.getLogger(__name__)
 FORMAT = "eakte-backup/1"
 BLOBS = "blobs/"
 DB = "db/"
+STAGING = "staging/"
+#: Blobs up to this size are hashed in a local spool before they are stored; larger ones in
+#: a staging object in the target (see `_copy_blob`).
+SPOOL_MAX = 64 * 1024 * 1024
+#: A register entry is a few KiB of JSON; anything larger under `register/` is not one.
+REGISTER_ENTRY_MAX = 1024 * 1024
 BUFFER = 1024 * 1024
 
 #: Progress callback: (phase, items done in this call, items in the phase).
@@ -69,12 +92,6 @@ def _no_progress(_phase: str, _done: int, _total: int) -> None:
 
 def _stamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def _key(settings: Settings) -> bytes | None:
-    if settings.backup_key is None:
-        return None
-    return parse_key(settings.backup_key.get_secret_value())
 
 
 def _buffered(chunks: Iterator[bytes]) -> BinaryIO:
@@ -132,6 +149,9 @@ class BackupReport:
     bytes_copied: int = 0
     register_written: int = 0
     stale_removed: list[str] = field(default_factory=list)
+    staged_removed: int = 0
+    #: Blobs whose content does not match the checksum the database recorded: backed up
+    #: as they are (under their content's address), and reported.
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -147,45 +167,107 @@ def create_backup(
 
     Order matters for consistency: the audit head is read before the dump (so the dump holds
     it), the blobs are listed after it (so every version row in the dump finds its content,
-    unless a disposal deleted it in between, which the register accounts for).
+    unless a disposal deleted it in between, which the register accounts for), and the
+    disposal records are read last, just before the manifest, so the register has every
+    disposal that may have removed content the manifest lacks.
     """
     started = time.monotonic()
-    enc = _key(settings)
+    enc = backup_key(settings)
     dialect = dialect_of(settings.database_url)
-    names = manifest_names(target)
-    previous = read_manifest(target, names[-1]) if names else None
-    if previous is not None and bool(previous.get("encrypted")) != (enc is not None):
-        raise Conflict(
-            "the target holds "
-            + ("encrypted" if previous.get("encrypted") else "unencrypted")
-            + " backups; use another target when switching encryption on or off"
-        )
-    if previous is not None and enc is not None and previous.get("key_id") != key_id(enc):
-        raise Conflict("the target's backups use another key; use another target for a new key")
     at = utcnow()
     name = _stamp(at)
-    report = BackupReport(name)
-    report.stale_removed = _remove_stale_dumps(target, names)
+    # Held from before the first look at the target until the manifest is written: what
+    # this run removes as left over (dumps, staged uploads) could otherwise be another run's.
+    with TargetLock(target, name) as lock:
+        names = manifest_names(target)
+        _check_target(target, names, enc)
+        previous = read_manifest(target, names[-1]) if names else None
+        report = BackupReport(name)
+        report.stale_removed = _remove_stale_dumps(target, names)
+        report.staged_removed = _remove_staged(target)
+        engine = make_engine(settings.database_url)
+        try:
+            manifest = _write_backup(
+                settings, store, target, make_session_factory(engine), previous, report,
+                enc=enc, dialect=dialect, at=at, progress=progress,
+            )
+        finally:
+            engine.dispose()
+        lock.check()
+        if not target.exists(manifest["database"]["key"]):
+            raise Conflict(
+                f"the dump {manifest['database']['key']} of backup {name} is gone from the "
+                "target; run the backup again"
+            )
+        body = json.dumps(manifest, indent=1, sort_keys=True).encode()
+        target.put(
+            f"{MANIFEST_PREFIX}{name}.json", io.BytesIO(body), content_type="application/json"
+        )
+    report.seconds = time.monotonic() - started
+    return report
 
+
+def _check_target(target: BlobStore, manifests: list[str], enc: bytes | None) -> None:
+    """Refuse a target whose backups are encrypted otherwise; record it on first use.
+
+    The record (the target's marker) is written before anything else, so even the blobs of
+    a run interrupted before its manifest are never trusted by a run with another key.
+    """
+    marker = read_marker(target)
+    if marker is None:
+        if manifests:
+            # A target from before markers: its manifests say how it is encrypted (runs with
+            # another key were refused against them).
+            newest = read_manifest(target, manifests[-1])
+            marker = write_marker(target, bool(newest.get("encrypted")), newest.get("key_id"))
+        elif _holds_backup_content(target):
+            raise Conflict(
+                "the target holds blobs or a dump of an interrupted backup but no record of "
+                "how they were encrypted (written before targets kept one); use another "
+                f"target, or remove its {BLOBS} and {DB} first"
+            )
+        else:
+            marker = write_marker(target, enc is not None, key_id(enc) if enc else None)
+    if bool(marker.get("encrypted")) != (enc is not None):
+        raise Conflict(
+            "the target holds "
+            + ("encrypted" if marker.get("encrypted") else "unencrypted")
+            + " backups; use another target when switching encryption on or off"
+        )
+    if enc is not None and marker.get("key_id") != key_id(enc):
+        raise Conflict("the target's backups use another key; use another target for a new key")
+
+
+def _holds_backup_content(target: BlobStore) -> bool:
+    return any(next(iter(target.list(prefix)), None) is not None for prefix in (BLOBS, DB))
+
+
+def _write_backup(
+    settings: Settings,
+    store: BlobStore,
+    target: BlobStore,
+    sessions: SessionFactory,
+    previous: dict[str, Any] | None,
+    report: BackupReport,
+    *,
+    enc: bytes | None,
+    dialect: str,
+    at: datetime,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Dump, blobs and register into the target; returns the manifest to write."""
     # The target's listing does not depend on the dump: take it while the dump runs.
     listing = ThreadPoolExecutor(1)
     in_target_future = listing.submit(
         lambda: {o.key[len(BLOBS) :] for o in list_objects(target, BLOBS)}
     )
     listing.shutdown(wait=False)
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            head_seq, head_hash = repository.audit_head(session)
-            hints = repository.checksum_hints(session)
-            entries = [
-                (register.entry_key(rec), register.entry_for(rec, rec_run))
-                for rec in repository.disposal_records(session)
-                for rec_run in [session.get(DisposalRun, rec.run_id)]
-            ]
-        database = _backup_database(settings.database_url, target, name, enc, dialect)
-    finally:
-        engine.dispose()
+    with unit_of_work(sessions) as session:
+        head_seq, head_hash = repository.audit_head(session)
+        hints = repository.checksum_hints(session)
+    progress("database", 0, 1)
+    database = _backup_database(settings.database_url, target, report.name, enc, dialect)
+    progress("database", 1, 1)
 
     # Resumable and incremental: what the previous manifest says about an unchanged blob
     # (same key, size and time) is trusted, and content already in the target is skipped.
@@ -210,41 +292,55 @@ def create_backup(
     report.blobs = len(blobs) + len(todo)
     progress("blobs", len(blobs), report.blobs)
 
+    addresses = _Addresses(in_target)
     with ThreadPoolExecutor(settings.backup_workers) as pool:
-        futures: dict[Future[tuple[str, int, bool]], Listed] = {
-            pool.submit(_copy_blob, store, target, stat, sha, enc): stat for stat, sha in todo
+        futures: dict[Future[_Copied], Listed] = {
+            pool.submit(_copy_blob, store, target, stat, sha, enc, addresses): stat
+            for stat, sha in todo
         }
         for future in as_completed(futures):
             stat = futures[future]
             try:
-                sha, size, copied = future.result()
+                copied = future.result()
             except BlobNotFound:
                 # Deleted since the listing (a disposal or the sweeper): not part of it.
                 report.blobs -= 1
                 progress("blobs", 0, report.blobs)
                 continue
-            if copied:
+            if copied.problem is not None:
+                report.problems.append(copied.problem)
+            if copied.copied:
                 report.copied += 1
-                report.bytes_copied += size
+                report.bytes_copied += copied.size
             blobs.append(
                 {
                     "key": stat.key,
-                    "sha256": sha,
-                    "size": size,
+                    "sha256": copied.sha256,
+                    "size": copied.size,
                     "modified": stat.last_modified.isoformat(),
                 }
             )
             progress("blobs", 1, report.blobs)
 
+    # Read now, not with the audit head: a disposal that finished while the blobs were
+    # copied removed content this backup lacks, and only its register entry tells a restore
+    # to dispose of the file again. (When the register lives in the primary store, or its
+    # after-commit write failed, the target would otherwise not learn of it.)
+    with unit_of_work(sessions) as session:
+        entries = [
+            (register.entry_key(rec, sealed=enc is not None), register.entry_for(rec, rec_run))
+            for rec in repository.disposal_records(session)
+            for rec_run in [session.get(DisposalRun, rec.run_id)]
+        ]
     present = {o.key for o in list_objects(target, register.PREFIX)}
     for key, entry in entries:
-        if key not in present and register.write_entry(target, key, entry):
+        if key not in present and register.write_entry(target, key, entry, enc):
             report.register_written += 1
 
     blobs.sort(key=lambda b: b["key"])
-    manifest = {
+    return {
         "format": FORMAT,
-        "name": name,
+        "name": report.name,
         "created_at": at.isoformat(),
         "encrypted": enc is not None,
         "key_id": key_id(enc) if enc is not None else None,
@@ -253,14 +349,13 @@ def create_backup(
         "blobs": blobs,
         "register_entries": len(entries),
     }
-    body = json.dumps(manifest, indent=1, sort_keys=True).encode()
-    target.put(f"{MANIFEST_PREFIX}{name}.json", io.BytesIO(body), content_type="application/json")
-    report.seconds = time.monotonic() - started
-    return report
 
 
 def _remove_stale_dumps(target: BlobStore, manifests: list[str]) -> list[str]:
-    """Delete dumps of interrupted runs (a dump without its manifest is never used)."""
+    """Delete dumps of interrupted runs (a dump without its manifest is never used).
+
+    Only called under the target's lock: no other run is writing a dump now.
+    """
     finished = {m[len(MANIFEST_PREFIX) : -len(".json")] for m in manifests}
     stale = [
         s.key
@@ -270,6 +365,14 @@ def _remove_stale_dumps(target: BlobStore, manifests: list[str]) -> list[str]:
     for key in stale:
         target.delete(key)
     return stale
+
+
+def _remove_staged(target: BlobStore) -> int:
+    """Delete uploads an interrupted run left in staging (under the lock, as above)."""
+    staged = [o.key for o in list_objects(target, STAGING)]
+    for key in staged:
+        target.delete(key)
+    return len(staged)
 
 
 def _backup_database(
@@ -284,34 +387,96 @@ def _backup_database(
     return {"dialect": dialect, "key": key, "sha256": sha, "size": size}
 
 
+@dataclass(frozen=True)
+class _Copied:
+    """One blob in the target: its address and size, whether this run copied it, and a
+    mismatch with the database's checksum if there was one."""
+
+    sha256: str
+    size: int
+    copied: bool
+    problem: str | None = None
+
+
+class _Addresses:
+    """The content addresses in the target: there when the run began, or claimed by one of
+    its workers (so two blobs with the same content are copied once, without asking the
+    target)."""
+
+    def __init__(self, present: set[str]) -> None:
+        self._taken = set(present)
+        self._lock = threading.Lock()
+
+    def claim(self, sha: str) -> bool:
+        """True for the first caller of an address not yet in the target."""
+        with self._lock:
+            if sha in self._taken:
+                return False
+            self._taken.add(sha)
+            return True
+
+
 def _copy_blob(
-    store: BlobStore, target: BlobStore, blob: Listed, sha: str | None, enc: bytes | None
-) -> tuple[str, int, bool]:
-    """Copy one blob to `blobs/<sha256>`; returns its sha256, size and whether it was copied."""
+    store: BlobStore,
+    target: BlobStore,
+    blob: Listed,
+    sha: str | None,
+    enc: bytes | None,
+    addresses: _Addresses,
+) -> _Copied:
+    """Copy one blob to `blobs/<sha256>`, never putting unchecked content under an address.
+
+    The checksum the database recorded is only a claim until the content is read. Written
+    straight to `blobs/<sha>`, a corrupt blob would replace the good copy of another blob
+    with the same checksum, and a run interrupted before it noticed would leave it there for
+    the next run to trust. So the content is hashed before it gets its address: small blobs
+    in a spool, large ones in a staging object (moved server-side, which costs little next
+    to their transfer, and saves the local disk).
+    """
     key = blob.key
-    if sha is not None:
-        with store.open(key) as reader:
-            actual, size = _put(target, BLOBS + sha, _buffered(reader), enc, blob.size)
+    problem = None
+    if sha is not None and blob.size > SPOOL_MAX:
+        staged = f"{STAGING}{uuid.uuid4().hex}"
+        try:
+            with store.open(key) as reader:
+                actual, size = _put(target, staged, _buffered(reader), enc, blob.size)
+        except BaseException:
+            target.delete(staged)
+            raise
         if actual == sha:
-            return sha, size, True
-        # The database's checksum does not match the stored content: keep the content under
-        # its true address, and leave the mismatch to the fixity check to report.
-        log.warning("blob %s: content sha256 %s, the database says %s", key, actual, sha)
-        target.delete(BLOBS + sha)
-    # No checksum known: spool to disk to learn the address before storing.
-    with tempfile.TemporaryFile() as spool:
+            if not addresses.claim(sha):
+                target.delete(staged)
+                return _Copied(sha, size, False)
+            move_into_place(target, staged, BLOBS + sha)
+            return _Copied(sha, size, True)
+        target.delete(staged)
+        problem = _mismatch(key, actual, sha)
+    with tempfile.SpooledTemporaryFile(max_size=BUFFER) as spool:
         digest, size = hashlib.sha256(), 0
         with store.open(key) as reader:
             for chunk in reader:
                 digest.update(chunk)
                 size += len(chunk)
                 spool.write(chunk)
-        sha = digest.hexdigest()
-        if target.exists(BLOBS + sha):
-            return sha, size, False
+        actual = digest.hexdigest()
+        if sha is not None and actual != sha and problem is None:
+            problem = _mismatch(key, actual, sha)
+        # A mismatching blob is kept under its true address: the backup holds what the
+        # store holds, and the fixity check names the version it belongs to.
+        if not addresses.claim(actual):
+            return _Copied(actual, size, False, problem)
         spool.seek(0)
-        _put(target, BLOBS + sha, spool, enc, size)
-    return sha, size, True
+        _put(target, BLOBS + actual, cast(BinaryIO, spool), enc, size)
+    return _Copied(actual, size, True, problem)
+
+
+def _mismatch(key: str, actual: str, recorded: str) -> str:
+    problem = (
+        f"{key}: its content has sha256 {actual}, the database records {recorded} "
+        "(backed up as it is; run `eakte fixity`)"
+    )
+    log.warning("blob %s", problem)
+    return problem
 
 
 # --- verify -------------------------------------------------------------------------------
@@ -356,7 +521,7 @@ def verify_backup(
 ) -> VerifyReport:
     """Re-read the database dump and every blob of a backup against its manifest."""
     manifest = read_manifest(target, name)
-    enc = _key(settings)
+    enc = backup_key(settings)
     _check_key(manifest, enc)
     report = VerifyReport(manifest["name"])
     by_sha: dict[str, list[dict[str, Any]]] = {}
@@ -435,7 +600,7 @@ def restore_backup(
     manifest = read_manifest(target, name)
     if manifest.get("format") != FORMAT:
         raise InvalidInput(f"unknown backup format {manifest.get('format')!r}")
-    enc = _key(settings)
+    enc = backup_key(settings)
     _check_key(manifest, enc)
     db = manifest["database"]
     if db["dialect"] != dialect_of(settings.database_url):
@@ -465,15 +630,24 @@ def restore_backup(
             raise BackupCorrupt(f"the database dump {db['key']} does not match its checksum")
         restore_database(settings.database_url, path)
 
+    # Entries the target's register holds, and entries that came into the backup as blobs
+    # (the register kept in the primary store, when no backup target was configured).
+    found = register.read_entries(target, enc)
+    in_blobs = _register_in_blobs(target, manifest, enc)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     try:
         with unit_of_work(factory) as session:
             known = repository.disposal_record_ids(session)
-            later = [(r, run) for r, run in register.read_entries(target) if r.id not in known]
-            files = repository.existing_files(session, (r.file_id for r, _ in later))
-            later = [(r, run) for r, run in later if r.file_id in files]
+            later = _later_disposals([*found.entries, *in_blobs.entries], known)
+            files = repository.existing_files(session, (e.record.file_id for e in later))
+            later = [e for e in later if e.record.file_id in files]
             withheld = repository.blob_keys_of_files(session, files)
+        covered = known | {e.record.id for e in [*found.entries, *in_blobs.entries]}
+        for refusal in [*found.refused, *in_blobs.refused]:
+            if refusal.record_id in covered:
+                continue  # an authentic entry or the database has this record: nothing lost
+            report.problems.append(f"register: {refusal.key} not applied: {refusal.reason}")
 
         todo = [b for b in manifest["blobs"] if b["key"] not in withheld]
         report.blobs = len(todo)
@@ -490,12 +664,19 @@ def restore_backup(
                 progress("blobs", 1, len(todo))
 
         with unit_of_work(factory) as session:
-            for rec, run in later:
-                report.reapplied.append(_reapply(session, rec, run, withheld))
+            for entry in later:
+                report.reapplied.append(_reapply(session, entry.record, entry.run, withheld))
             # Restored blobs come without the Object Lock retentions and legal holds the
             # originals had; closed and held files get them back before anyone else writes.
-            report.protected_files = protect_restored(
+            protection = protect_restored(
                 session, store, RetentionPolicy.from_settings(settings)
+            )
+            report.protected_files = protection.files
+            # Already reported as missing or corrupt above; said again so that nobody takes
+            # the file for protected. Not a reason to lose this transaction's disposals.
+            report.problems.extend(
+                f"lock: {key} of file {reference} is not in the store; not locked"
+                for reference, key in protection.missing
             )
             record(
                 session,
@@ -546,6 +727,48 @@ def _restore_blob(
         store.delete(key)
         return f"{key}: {BLOBS}{sha} is corrupt (checksum mismatch)"
     return None
+
+
+def _register_in_blobs(
+    target: BlobStore, manifest: dict[str, Any], enc: bytes | None
+) -> register.Contents:
+    """The register entries among the backup's blobs (checked against the manifest)."""
+    contents = register.Contents()
+    for blob in manifest["blobs"]:
+        key, sha = blob["key"], blob["sha256"]
+        if not key.startswith(register.PREFIX):
+            continue
+        if blob["size"] > REGISTER_ENTRY_MAX:
+            contents.refused.append(register.Refusal(key, "it is too large for an entry", None))
+            continue
+        try:
+            data = b"".join(_open_plain(target, BLOBS + sha, enc))
+        except (BlobNotFound, DecryptionFailed):
+            data = b""
+        if hashlib.sha256(data).hexdigest() != sha:
+            contents.refused.append(
+                register.Refusal(key, f"{BLOBS}{sha} is missing or corrupt", None)
+            )
+            continue
+        try:
+            # An encrypted backup's blob authenticated as it was decrypted.
+            record, run = register.parse_entry(data, enc, authenticated=True)
+        except register.EntryRefused as exc:
+            contents.refused.append(register.Refusal(key, str(exc), exc.record_id))
+            continue
+        contents.entries.append(register.Entry(key, record, run))
+    return contents
+
+
+def _later_disposals(
+    entries: list[register.Entry], known: set[uuid.UUID]
+) -> list[register.Entry]:
+    """The disposals the restored database lacks, once each, oldest first."""
+    later: dict[uuid.UUID, register.Entry] = {}
+    for entry in entries:
+        if entry.record.id not in known:
+            later.setdefault(entry.record.id, entry)
+    return sorted(later.values(), key=lambda e: e.record.disposed_at)
 
 
 def _reapply(

@@ -1,7 +1,8 @@
-"""Opening a backup target (a directory or an S3 bucket) and reading its manifests."""
+"""Opening a backup target (a directory or an S3 bucket), its marker, and its manifests."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,10 @@ from eakte.errors import InvalidInput, NotFound
 from storage import BlobNotFound, BlobStore, FilesystemStore, S3Store, parse_s3_url, store_from_url
 
 MANIFEST_PREFIX = "manifest-"
+#: Written on a target's first use, before anything else: whether its backups are encrypted,
+#: and with which key. Everything else in the target is only trusted if it matches.
+MARKER = "target.json"
+MARKER_FORMAT = "eakte-backup-target/1"
 
 
 def _identity(url: str) -> str:
@@ -64,3 +69,25 @@ def read_manifest(store: BlobStore, name: str | None = None) -> dict[str, Any]:
     except ValueError:
         raise InvalidInput(f"the manifest {name} is not valid JSON") from None
     return manifest
+
+
+def read_marker(store: BlobStore) -> dict[str, Any] | None:
+    """The target's marker, or None if it has none yet."""
+    try:
+        with store.open(MARKER) as reader:
+            marker: dict[str, Any] = json.loads(b"".join(reader))
+    except BlobNotFound:
+        return None
+    except ValueError:
+        raise InvalidInput(f"the target's {MARKER} is not valid JSON") from None
+    if marker.get("format") != MARKER_FORMAT:
+        raise InvalidInput(f"the target's {MARKER} has an unknown format")
+    return marker
+
+
+def write_marker(store: BlobStore, encrypted: bool, key_id: str | None) -> dict[str, Any]:
+    """Record how the target's backups are encrypted (on its first use)."""
+    marker = {"format": MARKER_FORMAT, "encrypted": encrypted, "key_id": key_id}
+    body = json.dumps(marker, indent=1, sort_keys=True).encode()
+    store.put(MARKER, io.BytesIO(body), content_type="application/json")
+    return marker

@@ -13,7 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from eakte.app import create_app
+from eakte.backup.target import open_target
 from eakte.db import make_engine
+from eakte.settings import Settings
 from storage import BlobStore, S3Store, store_from_url
 from tests.conftest import Api, make_settings
 from tests.support.db import _libpq, fresh_pg_database, fresh_sqlite_database
@@ -47,6 +49,16 @@ class Installation:
             "EAKTE_BACKUP_WORKERS": "4",
             **extra,
         }
+
+    def settings(self, place: Place, **overrides: object) -> Settings:
+        """Settings for calling the backup service in this process against `place`."""
+        values: dict[str, object] = {"storage_url": place.storage_url, "backup_workers": 4}
+        values.update(overrides)
+        return make_settings(place.database_url, **values)
+
+    def open(self, target_url: str) -> BlobStore:
+        """The opened backup target at `target_url`."""
+        return open_target(target_url, self.source.storage_url)
 
 
 @pytest.fixture(params=["pg-s3", "sqlite-fs"])

@@ -6,17 +6,20 @@ import base64
 import io
 import os
 from datetime import date
+from hashlib import sha256
 from typing import Any
 
 import pytest
 from click.testing import Result
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from eakte import models
 from eakte.app import create_app
-from eakte.backup import repository
+from eakte.audit.models import AuditEvent
+from eakte.backup import repository, service
 from eakte.backup.service import BLOBS
 from eakte.backup.target import open_target, read_manifest
 from eakte.cli import app as cli
@@ -312,3 +315,91 @@ def test_restored_blobs_of_closed_and_held_files_are_locked_again(
     assert stats[held_docs[0]["id"]].legal_hold
     with pytest.raises(BlobLocked):
         place.store.delete(next(b.key for b in place.store.list(f"docs/{closed_docs[0]['id']}/")))
+
+
+def test_restore_with_a_blob_of_a_closed_file_missing_keeps_disposals_and_audit(
+    installation: Installation, source_api: Api
+) -> None:
+    api = source_api
+    o = office(api)
+    plan = factories.plan_item(api, retention_years=5, archive_value="V")
+    closed, closed_docs = file_with_documents(api, o, plan["code"], documents=2)
+    close(api, o, closed["id"])
+    doomed, _ = file_with_documents(api, o, plan["code"], documents=1)
+    env = installation.env(installation.source)
+    assert run(env, "backup", "create", "--to", installation.target_url).exit_code == 0
+    dispose(api, o, doomed["id"])  # after the backup: re-applied in the restore's last step
+    source_counts = counts(installation.source.database_url)
+
+    target = open_target(installation.target_url, installation.source.storage_url)
+    lost_key = next(s.key for s in installation.source.store.list(f"docs/{closed_docs[0]['id']}/"))
+    [lost_sha] = [b["sha256"] for b in read_manifest(target)["blobs"] if b["key"] == lost_key]
+    target.delete(BLOBS + lost_sha)
+
+    place = installation.empty()
+    restored = run(installation.env(place), "backup", "restore", installation.target_url)
+    assert restored.exit_code == 6, restored.output
+    assert f"{lost_key}: {BLOBS}{lost_sha} is missing from the backup" in restored.output
+    assert f"lock: {lost_key} of file {closed['reference']} is not in the store" in (
+        restored.output
+    )
+    assert f"re-applied disposal: {doomed['reference']} (destroyed" in restored.output
+    assert "1 closed or held files locked again, audit chain ok" in restored.output
+    # The restore's last transaction committed: the disposal, its record and audit events.
+    restored_counts = counts(place.database_url)
+    assert restored_counts["disposal_records"] == source_counts["disposal_records"] == 1
+    kept_key = next(s.key for s in place.store.list(f"docs/{closed_docs[1]['id']}/"))
+    assert place.store.stat(kept_key).retain_until is not None  # the rest is locked
+    engine = make_engine(place.database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            actions = set(session.scalars(select(AuditEvent.action)).all())
+    finally:
+        engine.dispose()
+    assert {"backup.restored", "file.disposal_reapplied"} <= actions
+    rerun = run(installation.env(place), "backup", "restore", installation.target_url)
+    assert rerun.exit_code == 4 and "not empty" in rerun.output
+
+
+@pytest.mark.parametrize("through", ["spool", "staging"])
+def test_corrupt_blob_with_a_shared_checksum_leaves_the_good_copy(
+    installation: Installation, source_api: Api, monkeypatch: pytest.MonkeyPatch, through: str
+) -> None:
+    if through == "staging":  # as every blob above the spool's limit goes
+        monkeypatch.setattr(service, "SPOOL_MAX", 0)
+    api = source_api
+    o = office(api)
+    f = factories.file(api, o.unit, factories.plan_item(api)["code"])
+    content = b"%PDF-1.4\n" + os.urandom(3000)
+    for name in ("original.pdf", "copy.pdf"):  # the same content twice: one checksum
+        r = factories.upload(api, o.unit.clerk, f["id"], content, name=name)
+        assert r.status_code == 201, r.text
+    store = installation.source.store
+    good, bad = sorted(s.key for s in store.list("docs/"))
+    # The later key is copied second (one worker, in key order), after the good copy.
+    damaged = bytearray(content)
+    damaged[100] ^= 0x01
+    store.put(bad, io.BytesIO(bytes(damaged)))
+    env = installation.env(installation.source, EAKTE_BACKUP_WORKERS="1")
+
+    created = run(env, "backup", "create", "--to", installation.target_url)
+    verified = run(env, "backup", "verify", installation.target_url)
+    assert verified.exit_code == 0, verified.output  # the good copy was not replaced
+    # The backup is whole, but the store's damage is reported (and fails the command).
+    assert created.exit_code == 6, created.output
+    assert f"PROBLEM: {bad}: its content has sha256 {sha256(damaged).hexdigest()}" in (
+        created.output
+    )
+    target = open_target(installation.target_url, installation.source.storage_url)
+    by_key = {b["key"]: b["sha256"] for b in read_manifest(target)["blobs"]}
+    assert by_key[good] == sha256(content).hexdigest()
+    assert by_key[bad] == sha256(damaged).hexdigest()
+    with target.open(BLOBS + by_key[good]) as reader:
+        assert b"".join(reader) == content
+    assert list(target.list("staging/")) == []
+
+    place = installation.empty()
+    restored = run(installation.env(place), "backup", "restore", installation.target_url)
+    assert restored.exit_code == 0, restored.output
+    with place.store.open(good) as reader:
+        assert b"".join(reader) == content
