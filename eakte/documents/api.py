@@ -131,18 +131,41 @@ async def _upload(
     content, fields = await _receive_content(request, store, settings.max_upload_bytes,
                                              document_id)
 
-    def commit() -> T:
-        with unit_of_work(factory) as session:
-            return record(session, content, fields)
-
     try:
-        return await run_in_threadpool(commit)
+        return await run_in_threadpool(
+            _record, factory, lambda session: record(session, content, fields),
+            lambda: service.discard_content(store, content),
+        )  # fmt: skip
     except ValidationError as exc:
-        await run_in_threadpool(service.discard_content, store, content)
         raise _invalid_fields(exc) from None
-    except BaseException:
-        await run_in_threadpool(service.discard_content, store, content)
-        raise
+    # Not discarded when the client goes away meanwhile: the thread writing the rows goes on
+    # and may commit them. A blob left without rows is the orphan sweeper's.
+
+
+def _record(
+    factory: sessionmaker[Session], work: Callable[[Session], T], discard: Callable[[], None]
+) -> T:
+    """Run `work` in one transaction; `discard` removes its content if the rows are not written.
+
+    A COMMIT that fails may have committed all the same: the connection can break after the
+    database made the transaction durable (a primary that crashes as its standby takes over;
+    a retried request then finds the rows). So a failed commit keeps the content, and the
+    orphan sweeper removes it after its grace period if no row names it; only a failure
+    before the commit, when nothing can have been written, discards it at once.
+    """
+    session = factory()
+    try:
+        try:
+            result = work(session)
+            session.flush()
+        except BaseException:
+            session.rollback()
+            discard()
+            raise
+        session.commit()
+        return result
+    finally:
+        session.close()
 
 
 async def _upload_whole(
@@ -159,7 +182,8 @@ async def _upload_whole(
 
     The transaction authorises before anything is stored, so a refused caller stores
     nothing; the blob is written while the rows are, and the commit waits for it, so a
-    committed row always has its blob. A blob whose rows are not committed is removed.
+    committed row always has its blob. A blob whose rows are certainly not committed is
+    removed at once (see `_record`).
     The file's row stays locked while its blob is written (at most SMALL_UPLOAD bytes):
     small uploads into one file queue behind each other for that long.
     """
@@ -173,18 +197,21 @@ async def _upload_whole(
             document_id=document_id,
         )  # fmt: skip
         stored: Future[None] | None = None
-        try:
-            with unit_of_work(factory) as session:
-                # Locked here already: `record`, which locks it too, then reads no row again.
-                authorise(session, True)
-                stored = _WRITERS.submit(service.store_prepared, store, content, data)
-                result = record(session, content, form.fields)
-                stored.result()
+
+        def write(session: Session) -> T:
+            nonlocal stored
+            # Locked here already: `record`, which locks it too, then reads no row again.
+            authorise(session, True)
+            stored = _WRITERS.submit(service.store_prepared, store, content, data)
+            result = record(session, content, form.fields)
+            stored.result()
             return result
-        except BaseException:
+
+        def discard() -> None:
             if stored is not None and stored.exception() is None:
                 service.discard_content(store, content)
-            raise
+
+        return _record(factory, write, discard)
 
     try:
         return await run_in_threadpool(work)

@@ -4,8 +4,8 @@ A large upload is two steps: the content goes to the blob store first (no databa
 transaction is open while gigabytes stream), then one transaction records the
 document and version rows. A small one, received whole (`prepare_content`), is
 written while its transaction records it, and the commit waits for the blob. If the
-transaction fails the blob is deleted, and anything a crash leaves behind is removed
-by the orphan sweeper.
+transaction fails before its commit the blob is deleted; anything a crash or a commit of
+unknown outcome leaves behind is removed by the orphan sweeper.
 """
 
 from __future__ import annotations
