@@ -52,9 +52,11 @@ class Api:
         return {"Authorization": f"Bearer {self.token(roles, units, sub)}"}
 
 
-def api_for(database_url: str, engine: Engine, store: BlobStore) -> Iterator[Api]:
-    """The app on the given database and store, with a test client."""
-    settings = make_settings(database_url)
+def api_for(
+    database_url: str, engine: Engine, store: BlobStore, **overrides: object
+) -> Iterator[Api]:
+    """The app on the given database and store (settings `overrides`), with a test client."""
+    settings = make_settings(database_url, **overrides)
     app = create_app(settings, engine=engine, store=store)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, settings, engine, store)

@@ -9,15 +9,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from eakte.app import create_app
 from eakte.backup.target import open_target
 from eakte.db import make_engine
 from eakte.settings import Settings
 from storage import BlobStore, S3Store, store_from_url
-from tests.conftest import Api, make_settings
+from tests.conftest import Api, api_for, make_settings
 from tests.support.db import _libpq, fresh_pg_database, fresh_sqlite_database
 from tests.support.s3 import S3Server, remove_bucket
 
@@ -139,11 +137,9 @@ def installation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ins
 def source_api(installation: Installation) -> Iterator[Api]:
     """The app on the source installation."""
     url = installation.source.database_url
-    settings = make_settings(url, backup_target=installation.target_url)
     engine = make_engine(url)
-    app = create_app(settings, engine=engine, store=installation.source.store)
     try:
-        with TestClient(app, raise_server_exceptions=False) as client:
-            yield Api(client, settings, engine, installation.source.store)
+        yield from api_for(url, engine, installation.source.store,
+                           backup_target=installation.target_url)
     finally:
         engine.dispose()

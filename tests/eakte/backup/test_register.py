@@ -12,9 +12,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from eakte.app import create_app
 from eakte.backup import register
 from eakte.backup.crypto import seal, unseal
 from eakte.backup.service import create_backup
@@ -22,7 +20,7 @@ from eakte.backup.target import read_manifest
 from eakte.db import make_engine
 from storage import BlobStore
 from tests import factories
-from tests.conftest import Api, make_settings
+from tests.conftest import Api, api_for
 from tests.eakte.backup.conftest import Installation
 from tests.eakte.backup.test_backup import LONG_AGO, app_on, run
 from tests.retention.helpers import Office, approved_run, close, file_with_documents, office
@@ -35,12 +33,9 @@ def unconfigured_api(installation: Installation) -> Iterator[Api]:
     """The app on the source without EAKTE_BACKUP_TARGET: it keeps the register in the
     primary store (copied into each backup as blobs)."""
     url = installation.source.database_url
-    settings = make_settings(url)
     engine = make_engine(url)
-    app = create_app(settings, engine=engine, store=installation.source.store)
     try:
-        with TestClient(app, raise_server_exceptions=False) as client:
-            yield Api(client, settings, engine, installation.source.store)
+        yield from api_for(url, engine, installation.source.store)
     finally:
         engine.dispose()
 
