@@ -280,20 +280,20 @@ def complete(session: Session, principal: Principal, item_id: uuid.UUID) -> Work
         raise NotFound(f"work item {item_id} does not exist")
     if item.done_at is not None:
         return item
+    _end(session, principal, item, "work_item.done")
+    return item
+
+
+def _end(
+    session: Session, actor: Principal, item: WorkItem, action: str, **details: object
+) -> None:
+    """Mark an item done by `actor`, end the access its forwarding granted, and audit it."""
     now = utcnow()
-    item.done_at, item.done_by = now, principal.subject
+    item.done_at, item.done_by = now, actor.subject
     revoked = repository.revoke_grants_of_item(session, item.id, now)
     session.flush()
-    record(
-        session,
-        principal,
-        "work_item.done",
-        item.object_type,
-        item.object_id,
-        work_item_id=str(item.id),
-        grants_ended=revoked,
-    )
-    return item
+    record(session, actor, action, item.object_type, item.object_id,
+           work_item_id=str(item.id), grants_ended=revoked, **details)  # fmt: skip
 
 
 def complete_open(
@@ -318,14 +318,8 @@ def withdraw_open(
     """End another principal's open item of this purpose on an object: no longer asked of them
     (e.g. a co-signer replaced by another)."""
     item = repository.open_item_for_object(session, purpose.value, object_type, object_id, assignee)
-    if item is None:
-        return
-    now = utcnow()
-    item.done_at, item.done_by = now, actor.subject
-    revoked = repository.revoke_grants_of_item(session, item.id, now)
-    session.flush()
-    record(session, actor, "work_item.withdrawn", item.object_type, item.object_id,
-           work_item_id=str(item.id), assignee=assignee, grants_ended=revoked)  # fmt: skip
+    if item is not None:
+        _end(session, actor, item, "work_item.withdrawn", assignee=assignee)
 
 
 def file_grants(
