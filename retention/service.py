@@ -51,6 +51,13 @@ def file_due_on(file: File, policy: RetentionPolicy) -> date | None:
     return due_date(file.closed_at, file.plan_item.retention_years, policy.timezone)
 
 
+def _lock_date(file: File, policy: RetentionPolicy, now: datetime) -> datetime | None:
+    """Until when the file's blobs are locked: the start of its due date, if still ahead."""
+    due = file_due_on(file, policy)
+    until = lock_until(due) if due is not None else None
+    return until if until is not None and until > now else None
+
+
 def blob_keys(session: Session, file_id: uuid.UUID) -> list[str]:
     """The blob keys of every version of every document of the file."""
     return [v.blob_key for _, v in repository.versions_of_file(session, file_id)]
@@ -106,11 +113,10 @@ def protect_restored(
         result.files += 1
         if not lockable:
             continue
-        due = file_due_on(file, policy)
-        until = lock_until(due) if due is not None else None
+        until = _lock_date(file, policy, now)
         for key in blob_keys(session, file.id):
             try:
-                if until is not None and until > now:
+                if until is not None:
                     _lock_blobs(store, [key], until, policy)
                 if held:
                     _set_legal_holds(store, [key], True)
@@ -132,9 +138,9 @@ def extend_item_locks(
     now = utcnow()
     extended = 0
     for file in repository.closed_files_of_item(session, plan_item_id):
-        due = file_due_on(file, policy)
-        if due is not None and lock_until(due) > now:
-            _lock_blobs(store, blob_keys(session, file.id), lock_until(due), policy)
+        until = _lock_date(file, policy, now)
+        if until is not None:
+            _lock_blobs(store, blob_keys(session, file.id), until, policy)
             extended += 1
     return extended
 
@@ -184,8 +190,9 @@ def close_file(
     file.status = FileStatus.HELD.value if held else FileStatus.CLOSED.value
     due = file_due_on(file, policy)
     keys = blob_keys(session, file.id)
-    if due is not None and lock_until(due) > now:
-        _lock_blobs(store, keys, lock_until(due), policy)
+    until = _lock_date(file, policy, now)
+    if until is not None:
+        _lock_blobs(store, keys, until, policy)
     if held:
         # Versions added while the file was open and held get their legal hold now.
         _set_legal_holds(store, keys, True)
