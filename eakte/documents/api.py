@@ -201,7 +201,9 @@ async def _upload_whole(
         def write(session: Session) -> T:
             nonlocal stored
             # Locked here already: `record`, which locks it too, then reads no row again.
-            authorise(session, True)
+            # Held in a local while `record` runs: the session's identity map keeps objects
+            # only weakly, and a collected file row would be selected a second time.
+            _authorised = authorise(session, True)
             stored = _WRITERS.submit(service.store_prepared, store, content, data)
             result = record(session, content, form.fields)
             stored.result()
