@@ -65,6 +65,15 @@ def _primary(settings: Settings) -> BlobStore:
     return store
 
 
+_AllowUnauthenticated = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unauthenticated",
+        help="accept an encrypted backup whose manifest carries no MAC (written before "
+        "manifests were authenticated)",
+    ),
+]
+
 _TargetArg = Annotated[
     str | None,
     typer.Argument(help="a directory or s3://ACCESS:SECRET@host:port/bucket (default: "
@@ -117,6 +126,7 @@ def create(
 def verify(
     target: _TargetArg = None,
     name: Annotated[str | None, typer.Option(help="manifest to check (default: newest)")] = None,
+    allow_unauthenticated: _AllowUnauthenticated = False,
 ) -> None:
     """Re-read a backup and check every checksum; exit 6 if anything is missing or corrupt."""
     settings = Settings()
@@ -125,7 +135,12 @@ def verify(
     def go() -> None:
         store = open_target(_target_of(settings, target), settings.storage_url)
         with _progress_bar() as progress:
-            outcome.append(service.verify_backup(settings, store, name, progress=progress))
+            outcome.append(
+                service.verify_backup(
+                    settings, store, name, progress=progress,
+                    allow_unauthenticated=allow_unauthenticated,
+                )
+            )  # fmt: skip
 
     _run(go)
     report = outcome[0]
@@ -147,6 +162,7 @@ def verify(
 def restore(
     target: _TargetArg = None,
     name: Annotated[str | None, typer.Option(help="manifest to restore (default: newest)")] = None,
+    allow_unauthenticated: _AllowUnauthenticated = False,
 ) -> None:
     """Restore a backup into an empty database and an empty store; re-apply later disposals."""
     settings = Settings()
@@ -157,7 +173,10 @@ def restore(
         store = _primary(settings)
         with _progress_bar() as progress:
             outcome.append(
-                service.restore_backup(settings, store, source, name, progress=progress)
+                service.restore_backup(
+                    settings, store, source, name, progress=progress,
+                    allow_unauthenticated=allow_unauthenticated,
+                )  # fmt: skip
             )
 
     _run(go)

@@ -12,14 +12,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import io
+import json
 import os
 import struct
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from eakte.errors import InvalidInput
 
@@ -57,6 +61,29 @@ def backup_key(settings: Settings) -> bytes | None:
 def key_id(key: bytes) -> str:
     """A short fingerprint that tells keys apart without revealing them."""
     return hashlib.sha256(b"eakte-backup-key-id\0" + key).hexdigest()[:16]
+
+
+def manifest_mac(key: bytes, manifest: Mapping[str, Any]) -> str:
+    """The MAC of a manifest: HMAC-SHA256 over its canonical JSON, every field but `mac`.
+
+    The objects a manifest names are sealed, but the manifest itself is plain JSON that
+    anyone with access to the target could rewrite (claim it unencrypted, point a key at
+    other content). Its MAC uses a key derived from the backup key (HKDF), so the AES key
+    itself is never used for a second purpose.
+    """
+    mac_key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"eakte-backup-manifest-mac"
+    ).derive(key)
+    body = json.dumps(
+        {k: v for k, v in manifest.items() if k != "mac"}, sort_keys=True, separators=(",", ":")
+    ).encode()
+    return hmac.new(mac_key, body, hashlib.sha256).hexdigest()
+
+
+def manifest_authentic(key: bytes, manifest: Mapping[str, Any]) -> bool:
+    """True if the manifest carries a MAC and it is the one `key` gives."""
+    mac = manifest.get("mac")
+    return isinstance(mac, str) and hmac.compare_digest(mac, manifest_mac(key, manifest))
 
 
 def _read_full(stream: BinaryIO, size: int) -> bytes:

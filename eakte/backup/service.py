@@ -36,6 +36,8 @@ from eakte.backup.crypto import (
     decrypt_chunks,
     encrypt_chunks,
     key_id,
+    manifest_authentic,
+    manifest_mac,
 )
 from eakte.backup.database import (
     database_is_empty,
@@ -127,13 +129,61 @@ def _open_plain(target: BlobStore, key: str, enc: bytes | None) -> Iterator[byte
         reader.close()
 
 
-def _check_key(manifest: dict[str, Any], enc: bytes | None) -> None:
+def _check_manifest(
+    manifest: dict[str, Any], enc: bytes | None, *, allow_unauthenticated: bool = False
+) -> None:
+    """Refuse a manifest that the configured key does not vouch for.
+
+    Anyone who can write to the target can rewrite its plain-JSON manifests. Under a key a
+    manifest is trusted only with a valid MAC: one that claims to be unencrypted, or whose
+    MAC is wrong, is refused. A manifest without a MAC (written before backups carried
+    one) passes only with `allow_unauthenticated`, an operator's decision. Without a key
+    nothing can be authenticated: the target itself must then be trusted.
+    """
+    name = manifest.get("name")
     if not manifest.get("encrypted"):
+        if enc is not None:
+            raise InvalidInput(
+                f"backup {name} says it is not encrypted, but EAKTE_BACKUP_KEY is set: a "
+                "manifest that drops the encryption may have been forged; unset "
+                "EAKTE_BACKUP_KEY to read a backup made without a key"
+            )
         return
     if enc is None:
         raise InvalidInput("the backup is encrypted; set EAKTE_BACKUP_KEY to its key")
     if manifest.get("key_id") != key_id(enc):
         raise InvalidInput("EAKTE_BACKUP_KEY is not the key this backup was encrypted with")
+    if "mac" not in manifest:
+        if allow_unauthenticated:
+            log.warning("backup %s: manifest without a MAC accepted as the operator asked", name)
+            return
+        raise InvalidInput(
+            f"the manifest of backup {name} carries no MAC (it was written before manifests "
+            "were authenticated); if the target is known to be untouched, pass "
+            "--allow-unauthenticated"
+        )
+    if not manifest_authentic(enc, manifest):
+        raise BackupCorrupt(
+            f"the manifest of backup {name} fails authentication: it was changed after it "
+            "was written, or not written with this key"
+        )
+
+
+def _trusted_previous(
+    target: BlobStore, names: list[str], enc: bytes | None
+) -> dict[str, Any] | None:
+    """The newest manifest, if a new backup may take checksums from it (see `_write_backup`).
+
+    Under a key only an authenticated one: a forged entry would otherwise make the new
+    backup name other content for a blob. Without one, the blobs are hashed again.
+    """
+    if not names:
+        return None
+    previous = read_manifest(target, names[-1])
+    if enc is not None and not manifest_authentic(enc, previous):
+        log.warning("backup: %s is not authenticated; its checksums are not reused", names[-1])
+        return None
+    return previous
 
 
 # --- create -------------------------------------------------------------------------------
@@ -181,7 +231,7 @@ def create_backup(
     with TargetLock(target, name) as lock:
         names = manifest_names(target)
         _check_target(target, names, enc)
-        previous = read_manifest(target, names[-1]) if names else None
+        previous = _trusted_previous(target, names, enc)
         report = BackupReport(name)
         report.stale_removed = _remove_stale_dumps(target, names)
         report.staged_removed = _remove_staged(target)
@@ -199,6 +249,8 @@ def create_backup(
                 f"the dump {manifest['database']['key']} of backup {name} is gone from the "
                 "target; run the backup again"
             )
+        if enc is not None:
+            manifest["mac"] = manifest_mac(enc, manifest)
         body = json.dumps(manifest, indent=1, sort_keys=True).encode()
         target.put(
             f"{MANIFEST_PREFIX}{name}.json", io.BytesIO(body), content_type="application/json"
@@ -518,11 +570,12 @@ def verify_backup(
     name: str | None = None,
     *,
     progress: Progress = _no_progress,
+    allow_unauthenticated: bool = False,
 ) -> VerifyReport:
     """Re-read the database dump and every blob of a backup against its manifest."""
     manifest = read_manifest(target, name)
     enc = backup_key(settings)
-    _check_key(manifest, enc)
+    _check_manifest(manifest, enc, allow_unauthenticated=allow_unauthenticated)
     report = VerifyReport(manifest["name"])
     by_sha: dict[str, list[dict[str, Any]]] = {}
     for blob in manifest["blobs"]:
@@ -594,6 +647,7 @@ def restore_backup(
     name: str | None = None,
     *,
     progress: Progress = _no_progress,
+    allow_unauthenticated: bool = False,
 ) -> RestoreReport:
     """Restore a backup into an empty database and an empty store, then re-apply disposals
     the destruction register records after it, and verify the audit chain."""
@@ -601,7 +655,7 @@ def restore_backup(
     if manifest.get("format") != FORMAT:
         raise InvalidInput(f"unknown backup format {manifest.get('format')!r}")
     enc = backup_key(settings)
-    _check_key(manifest, enc)
+    _check_manifest(manifest, enc, allow_unauthenticated=allow_unauthenticated)
     db = manifest["database"]
     if db["dialect"] != dialect_of(settings.database_url):
         raise InvalidInput(
