@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from eakte.contacts.models import Contact, ContactEmail, ContactPhone
+
+
+def name_contains(text: str) -> ColumnElement[bool]:
+    """Contacts whose name contains `text`, in any case (PostgreSQL: served by the trigram
+    index from three characters on, see migration 0010)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return Contact.name.ilike(f"%{escaped}%", escape="\\")
 
 
 def find(
@@ -30,8 +37,7 @@ def find(
             Contact.id.in_(select(ContactEmail.contact_id).where(ContactEmail.address == email))
         )
     if name is not None:
-        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(Contact.name.ilike(f"%{escaped}%", escape="\\"))
+        stmt = stmt.where(name_contains(name))
     return session.scalars(
         stmt.order_by(Contact.name, Contact.id).limit(limit).offset(offset)
     ).all()

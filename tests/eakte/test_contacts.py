@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
 
+import pytest
+from sqlalchemy import Engine, select
+
+from eakte.contacts.models import Contact
+from eakte.contacts.repository import name_contains
+from eakte.db import make_engine
 from tests import factories
 from tests.conftest import Api
 
@@ -87,3 +93,38 @@ def test_a_contacts_name_cannot_be_cleared(api: Api) -> None:
     assert ["body", "name"] in [e["loc"] for e in r.json()["errors"]]
     r = api.client.patch(url, json={"postal_address": None}, headers=unit.clerk)
     assert r.status_code == 200 and r.json()["name"] == contact["name"]
+
+
+def test_a_name_search_finds_parts_of_names_and_takes_wildcards_literally(api: Api) -> None:
+    clerk = factories.org_unit(api).clerk
+    tag = factories.unique("")
+    for name in (f"Meier_{tag} Hans", f"Meierhof{tag} GmbH", f"Anna Obermeier {tag}"):
+        r = api.client.post("/api/v1/contacts", json={"name": name}, headers=clerk)
+        assert r.status_code == 201, r.text
+
+    def names(query: str) -> list[str]:
+        r = api.client.get("/api/v1/contacts", params={"name": query}, headers=clerk)
+        assert r.status_code == 200, r.text
+        return sorted(c["name"] for c in r.json())
+
+    assert names(f"MEIER_{tag}") == [f"Meier_{tag} Hans"]  # `_` is no wildcard
+    assert names(f"meier%{tag}") == []  # nor is `%`
+    assert names(f"hof{tag}") == [f"Meierhof{tag} GmbH"]
+    assert len(names(tag)) == 3
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+def test_the_name_search_is_served_by_the_trigram_index(pg_engine: Engine) -> None:
+    """PostgreSQL: an unanchored ILIKE on names can use the GIN trigram index (0010)."""
+    query = select(Contact.id).where(name_contains("meier"))
+    sql = str(query.compile(pg_engine, compile_kwargs={"literal_binds": True}))
+    with pg_engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # the table is small here
+        plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}").scalars())
+    assert "ix_contacts_name_trgm" in plan, plan
