@@ -10,7 +10,14 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    SessionTransaction,
+    mapped_column,
+    sessionmaker,
+)
 from sqlalchemy.types import TypeDecorator
 
 # Deterministic constraint names, so Alembic migrations are reproducible on both databases.
@@ -125,24 +132,61 @@ def ping(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
+#: Names of lists in `session.info` that belong to the session's transaction (audit events
+#: waiting for the commit, callbacks to run after it). What a savepoint added to them goes
+#: when the savepoint is rolled back; everything goes when the transaction is.
+_TRANSACTION_LISTS: set[str] = set()
+_SAVEPOINT_MARKS = "savepoint_marks"
+_AFTER_COMMIT = "after_commit"
+
+
+def transaction_list(session: Session, name: str) -> list[Any]:
+    """The list `name` of the session's transaction (see _TRANSACTION_LISTS)."""
+    _TRANSACTION_LISTS.add(name)
+    items: list[Any] = session.info.setdefault(name, [])
+    return items
+
+
 def on_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run `callback` once the session's transaction has committed (never on rollback).
 
     Side effects others can observe (pushes, jobs) go through here, so a
     rolled-back change is never announced.
     """
-    session.info.setdefault("after_commit", []).append(callback)
+    transaction_list(session, _AFTER_COMMIT).append(callback)
 
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
-    for callback in session.info.pop("after_commit", []):
+    # SQLAlchemy fires this when a savepoint is released too; the transaction may still
+    # roll back then, so the callbacks wait for the real commit.
+    if session.in_nested_transaction():
+        return
+    for callback in session.info.pop(_AFTER_COMMIT, []):
         callback()
 
 
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        marks: dict[SessionTransaction, dict[str, int]] = session.info.setdefault(
+            _SAVEPOINT_MARKS, {}
+        )
+        marks[transaction] = {n: len(session.info.get(n, ())) for n in _TRANSACTION_LISTS}
+
+
 @event.listens_for(Session, "after_rollback")
-def _drop_after_commit(session: Session) -> None:
-    session.info.pop("after_commit", None)
+def _drop_rolled_back(session: Session) -> None:
+    # Also fired when only a savepoint is rolled back (a lost insert race caught with
+    # begin_nested): the transaction goes on and may commit, so only what was added since
+    # that savepoint began is dropped.
+    savepoint = session.get_nested_transaction()
+    marks = session.info.get(_SAVEPOINT_MARKS, {}).get(savepoint) if savepoint else None
+    for name in _TRANSACTION_LISTS:
+        if marks is None:
+            session.info.pop(name, None)
+        else:
+            del session.info.get(name, [])[marks.get(name, 0) :]
 
 
 def first_lock(session: Session, table: str, row_id: object) -> bool:
@@ -163,6 +207,8 @@ _LOCKED_ROWS = "locked_rows"
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_locks(session: Session, _transaction: object) -> None:
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
     # Also at the end of a savepoint: rolling back to one releases the locks taken in it.
     session.info.pop(_LOCKED_ROWS, None)
+    if transaction.nested:
+        session.info.get(_SAVEPOINT_MARKS, {}).pop(transaction, None)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from eakte.audit.models import AuditEvent, AuditHead
 from eakte.auth.principal import Principal
-from eakte.db import utcnow
+from eakte.db import transaction_list, utcnow
 
 GENESIS = "0" * 64
 _PENDING = "audit_pending"
@@ -38,7 +38,8 @@ def record(
 
 def record_pending(session: Session, events: Sequence[dict[str, Any]]) -> None:
     """Note events made by `pending_event`; like `record`, they are chained at commit."""
-    session.info.setdefault(_PENDING, []).extend(events)
+    # Kept with the transaction: a rolled-back savepoint takes its events with it.
+    transaction_list(session, _PENDING).extend(events)
 
 
 def pending_event(
@@ -146,12 +147,12 @@ def chain(pending: Sequence[dict[str, Any]], seq: int, prev: str) -> list[dict[s
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    _append_pending(session)
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    # SQLAlchemy also fires this when a savepoint is released. Appending then would lock the
+    # chain head for the rest of the transaction and put the rows inside any savepoint still
+    # open around it, so a later rollback of that one would take them away; only the real
+    # commit appends.
+    if not session.in_nested_transaction():
+        _append_pending(session)
 
 
 @dataclass
@@ -167,12 +168,14 @@ class ChainReport:
         return not self.problems
 
 
-def _events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
-    last = 0
+def _events(session: Session, after: int | None, batch: int = 5000) -> Iterator[AuditEvent]:
+    """Events in chain order after `after`; with None, every row, whatever its number."""
+    last = after
     while True:
-        rows = session.scalars(
-            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
-        ).all()
+        stmt = select(AuditEvent).order_by(AuditEvent.seq).limit(batch)
+        if last is not None:
+            stmt = stmt.where(AuditEvent.seq > last)
+        rows = session.scalars(stmt).all()
         if not rows:
             return
         yield from rows
@@ -203,10 +206,16 @@ def list_events(
 def verify_chain(session: Session) -> ChainReport:
     """Recompute every hash; report modified, inserted, deleted or truncated rows."""
     report = ChainReport()
-    head = session.get(AuditHead, 1)
     expected_prev, expected_seq = GENESIS, 1
-    for ev in _events(session):
+
+    def check(ev: AuditEvent) -> None:
+        nonlocal expected_prev, expected_seq
         report.checked += 1
+        if ev.seq < 1:
+            # The chain starts at 1 and readers page from there: such a row would be seen by
+            # nobody, so it can only have been put there by hand.
+            report.problems.append(f"event {ev.seq}: outside the chain (inserted row)")
+            return
         if ev.seq != expected_seq:
             report.problems.append(
                 f"events {expected_seq}..{ev.seq - 1} are missing (deleted rows)"
@@ -226,6 +235,24 @@ def verify_chain(session: Session) -> ChainReport:
         if digest != ev.hash:
             report.problems.append(f"event {ev.seq}: content was modified (hash mismatch)")
         expected_prev, expected_seq = ev.hash, ev.seq + 1
+
+    for ev in _events(session, None):
+        check(ev)
+    # The head is read after the events: read before them, it would lag behind events that
+    # writers append meanwhile on a live database (PostgreSQL reads committed rows statement
+    # by statement). A head ahead of the events read names events appended since the last
+    # batch, committed with it: read those, until the head names no event beyond them.
+    while True:
+        head = session.execute(
+            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+        ).one_or_none()
+        if head is None or head.seq < expected_seq:
+            break
+        checked = report.checked
+        for ev in _events(session, expected_seq - 1):
+            check(ev)
+        if report.checked == checked:
+            break
     if head is None:
         report.problems.append("the audit chain head row is missing")
     elif head.seq != expected_seq - 1 or head.hash != expected_prev:

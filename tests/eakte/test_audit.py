@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from eakte.audit.models import AuditEvent
-from eakte.audit.service import record, verify_chain
+from eakte.audit.service import GENESIS, event_hash, record, verify_chain
 from eakte.db import make_engine, make_session_factory, unit_of_work
 from tests import factories
 from tests.conftest import Api
@@ -99,3 +101,49 @@ def test_rolled_back_work_leaves_no_audit_event(fresh_database_url: str) -> None
         raise RuntimeError("boom")
     with unit_of_work(factory) as session:
         assert session.scalars(select(AuditEvent)).all() == []
+
+
+def _actions(factory: sessionmaker[Session]) -> list[str]:
+    with unit_of_work(factory) as session:
+        assert verify_chain(session).ok
+        return list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+
+
+def test_a_rolled_back_savepoint_drops_only_its_own_events(fresh_database_url: str) -> None:
+    # A lost insert race caught with a savepoint (begin_nested) lets the transaction commit:
+    # what it recorded before the savepoint must be chained with it.
+    factory = make_session_factory(make_engine(fresh_database_url))
+    with unit_of_work(factory) as session:
+        record(session, "tester", "file.updated", "file", 1)
+        with contextlib.suppress(RuntimeError), session.begin_nested():
+            record(session, "tester", "thing.lost_race", "thing", 2)
+            raise RuntimeError("another request was first")
+        with session.begin_nested():
+            record(session, "tester", "thing.done", "thing", 3)
+        record(session, "tester", "file.closed", "file", 1)
+    assert _actions(factory) == ["file.updated", "thing.done", "file.closed"]
+
+
+def test_events_of_a_released_savepoint_go_with_an_enclosing_one(fresh_database_url: str) -> None:
+    factory = make_session_factory(make_engine(fresh_database_url))
+    with unit_of_work(factory) as session:
+        record(session, "tester", "file.updated", "file", 1)
+        with contextlib.suppress(RuntimeError), session.begin_nested():
+            with session.begin_nested():
+                record(session, "tester", "thing.tried", "thing", 2)
+            raise RuntimeError("the enclosing step failed")
+    assert _actions(factory) == ["file.updated"]
+
+
+def test_a_row_numbered_before_the_chain_is_detected(audited_session: Session) -> None:
+    # Numbered 0, the row would be listed by nobody (`after_seq` starts at 0).
+    at = audited_session.get_one(AuditEvent, 1).at
+    digest = event_hash(0, at, "intruder", "file.read", "file", "x", {}, GENESIS)
+    audited_session.add(
+        AuditEvent(seq=0, at=at, actor="intruder", action="file.read", object_type="file",
+                   object_id="x", details={}, prev_hash=GENESIS, hash=digest)
+    )  # fmt: skip
+    audited_session.flush()
+    report = verify_chain(audited_session)
+    assert not report.ok
+    assert any("event 0" in p for p in report.problems)

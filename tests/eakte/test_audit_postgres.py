@@ -121,3 +121,32 @@ def test_a_dropped_connection_fails_the_attempt_and_the_next_one_reconnects(
         appender.append(_events("lost", 1))
     appender.append(_events("after", 1))
     assert [r.object_id for r in _verified_chain(app)] == ["before-0", "after-0"]
+
+
+def test_verifying_a_chain_that_grows_meanwhile_finds_no_problem(
+    pg_engines: tuple[Engine, Engine],
+) -> None:
+    # `eakte audit verify` runs against a live database: events appended while it reads the
+    # chain are no sign of tampering.
+    app, own = pg_engines
+    appender = PostgresAppender(own)
+    appender.append(_events("before", 3))
+    stop = threading.Event()
+
+    def keep_appending() -> None:
+        writer = PostgresAppender(own)
+        while not stop.is_set():
+            writer.append(_events("during", 2))
+
+    writer = threading.Thread(target=keep_appending)
+    writer.start()
+    try:
+        factory = make_session_factory(app)
+        for _ in range(20):
+            with unit_of_work(factory) as session:
+                report = verify_chain(session)
+            assert report.ok, report.problems
+    finally:
+        stop.set()
+        writer.join()
+    _verified_chain(app)
