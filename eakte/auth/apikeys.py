@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 
@@ -16,6 +17,7 @@ from eakte.db import utcnow
 from eakte.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 
 PREFIX = "ek_"
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
 def _hash(secret: str) -> str:
@@ -50,10 +52,11 @@ def create_api_key(
 
 def verify_api_key(session: Session, presented: str) -> Principal:
     """Return the service principal of a valid, unrevoked key."""
-    try:
-        key_id, secret = presented.removeprefix(PREFIX).split("_", 1)
-    except ValueError:
-        raise Unauthenticated("malformed API key") from None
+    key_id, _, secret = presented.removeprefix(PREFIX).partition("_")
+    # Key ids are 16 hex digits (create_api_key); anything else is refused before the lookup,
+    # which PostgreSQL would fail on a NUL character (a 422 instead of a 401).
+    if not _KEY_ID.fullmatch(key_id):
+        raise Unauthenticated("malformed API key")
     row = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
     # Compare even when the row is missing, so timing does not reveal valid key ids.
     expected = row.secret_hash if row is not None else _hash("")

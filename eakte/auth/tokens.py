@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from eakte.auth.principal import CLEARANCE_LEVELS, Principal, Role
 from eakte.errors import Unauthenticated, Unavailable
@@ -24,7 +25,10 @@ class TokenVerifier:
         self._settings = settings
         self._jwks: jwt.PyJWKClient | None = None
         if settings.jwks_url:
-            self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=600)
+            # The key set is cached for 10 minutes, then fetched again. No per-key cache on top
+            # (cache_keys): it keeps every key it has served without expiry, so a key the
+            # provider withdrew would go on verifying tokens until eakte restarts.
+            self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=False, lifespan=600)
 
     @property
     def may_block(self) -> bool:
@@ -37,6 +41,10 @@ class TokenVerifier:
         try:
             if self._jwks is not None:
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
+                if not isinstance(key, RSAPublicKey):
+                    # The provider may publish EC or EdDSA keys too; PyJWT fails on them with
+                    # a TypeError when the token claims RS256, so refuse them here.
+                    raise jwt.InvalidKeyError("the key the token names is not an RSA key")
                 algorithms = ["RS256"]
             elif s.jwt_public_key:
                 key, algorithms = s.jwt_public_key, ["RS256"]
@@ -69,12 +77,20 @@ def _claim(claims: dict[str, Any], path: str) -> Any:
     return value
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
 def principal_from_claims(claims: dict[str, Any], settings: Settings) -> Principal:
     """Map token claims to a principal; unknown roles are ignored, not trusted."""
     raw_roles = _claim(claims, settings.jwt_roles_claim) or []
     raw_units = _claim(claims, settings.jwt_units_claim) or []
-    if not isinstance(raw_roles, list) or not isinstance(raw_units, list):
-        raise Unauthenticated("invalid token: roles and units must be lists")
+    # Lists of strings only: an object in the list would otherwise fail the role lookup (a 500)
+    # or turn into a unit code such as "None" or "{'code': '10'}".
+    if not _strings(raw_roles) or not _strings(raw_units):
+        raise Unauthenticated("invalid token: roles and units must be lists of strings")
+    if not str(claims["sub"]).strip():
+        raise Unauthenticated("invalid token: the subject is empty")
     known = {r.value for r in Role}
     roles = frozenset(Role(r) for r in raw_roles if r in known)
     # Without the claim a principal reads only normal files; an unknown level is refused

@@ -12,14 +12,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
+import jwt.jwk_set_cache
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
-from jwt.algorithms import RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from eakte.app import create_app
 from eakte.db import make_engine
@@ -38,7 +40,7 @@ def _new_key() -> rsa.RSAPrivateKey:
 class Jwks:
     """A JWKS endpoint on loopback, serving the public halves of its keys."""
 
-    keys: dict[str, rsa.RSAPrivateKey]
+    keys: dict[str, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey]
     url: str = ""
     fetches: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -46,8 +48,12 @@ class Jwks:
     def document(self) -> bytes:
         entries = []
         for kid, key in self.keys.items():
-            jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
-            entries.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
+            if isinstance(key, ec.EllipticCurvePrivateKey):
+                jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(key.public_key()))
+                entries.append({**jwk, "kid": kid, "use": "sig", "alg": "ES256"})
+            else:
+                jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+                entries.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
         with self._lock:
             self.fetches += 1
         return json.dumps({"keys": entries}).encode()
@@ -165,3 +171,42 @@ def test_an_unreachable_identity_provider_is_503_not_401(
         status, body = _me(client, _token(_new_key(), "k1"))
     assert status == 503 and body["type"] == "/problems/unavailable"
     assert "identity provider" in body["detail"]
+
+
+def test_a_key_the_provider_withdrew_stops_verifying_once_the_cached_keys_expire(
+    jwks: Jwks, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A provider withdraws a key that leaked; tokens it signed must stop working when the
+    # key set cached for 10 minutes is fetched again, not be trusted for as long as eakte runs.
+    jwks.keys["retired"] = retired = _new_key()
+    try:
+        with _client(sqlite_url, tmp_path, jwks_url=jwks.url) as client:
+            assert _me(client, _token(retired, "retired"))[0] == 200
+            del jwks.keys["retired"]
+            later = time.monotonic() + 601
+            monkeypatch.setattr(jwt.jwk_set_cache, "time", SimpleNamespace(monotonic=lambda: later))
+            fetches = jwks.fetches
+            status, body = _me(client, _token(retired, "retired"))
+            assert status == 401, body
+            assert jwks.fetches > fetches
+            assert _me(client, _token(jwks.keys["k1"], "k1"))[0] == 200
+    finally:
+        jwks.keys.pop("retired", None)
+
+
+def test_a_token_naming_a_non_rsa_key_of_the_provider_is_refused(
+    jwks: Jwks, sqlite_url: str, tmp_path: Path
+) -> None:
+    # Providers publish EC keys beside their RSA keys (Keycloak's ES256 key provider); a token
+    # claiming RS256 with such a key's kid failed inside PyJWT with a 500.
+    jwks.keys["ec1"] = ec.generate_private_key(ec.SECP256R1())
+    try:
+        with _client(sqlite_url, tmp_path, jwks_url=jwks.url) as client:
+            header = base64.urlsafe_b64encode(b'{"alg":"RS256","kid":"ec1"}').rstrip(b"=")
+            body = _token(jwks.keys["k1"], "k1").split(".")[1]
+            status, problem = _me(client, f"{header.decode()}.{body}.AAAA")
+            assert status == 401, problem
+            assert problem["type"] == "/problems/unauthenticated"
+            assert _me(client, _token(jwks.keys["k1"], "k1"))[0] == 200
+    finally:
+        jwks.keys.pop("ec1", None)
