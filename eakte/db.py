@@ -85,6 +85,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+#: Name of the SQL function (SQLite) that lower-cases every letter, not only ASCII ones.
+UNICODE_LOWER = "eakte_lower"
+
+
+def _lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -95,6 +103,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        # SQLite's lower() folds ASCII letters only; searches that ignore case use this one,
+        # so that "özdemir" finds "Özdemir" as PostgreSQL's ILIKE does.
+        dbapi_connection.create_function(UNICODE_LOWER, 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

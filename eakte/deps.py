@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -84,3 +84,6 @@ SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 StoreDep = Annotated[BlobStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+#: A list's `offset` query parameter, up to the largest offset both databases take (a signed
+#: 64-bit integer): SQLite fails on a larger one instead of finding nothing.
+OffsetQuery = Annotated[int, Query(ge=0, le=2**63 - 1)]

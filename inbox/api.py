@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from eakte.auth.principal import Permission
 from eakte.db import unit_of_work
-from eakte.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, get_session_factory
+from eakte.deps import (
+    OffsetQuery,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    get_session_factory,
+)
 from eakte.documents.api import UPLOAD_BODY, content_disposition
 from eakte.documents.schemas import DocumentOut
 from eakte.errors import InvalidInput
@@ -70,7 +77,7 @@ def list_items(
     principal: PrincipalDep,
     state: ItemState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> list[ItemOut]:
     """Inbound items, newest first; `state=triage` is the mailroom's to-do list."""
     return [ItemOut.of(i) for i in service.list_items(session, principal, state, limit, offset)]

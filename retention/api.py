@@ -13,7 +13,14 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from eakte.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, get_session_factory
+from eakte.deps import (
+    OffsetQuery,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    get_session_factory,
+)
 from eakte.idempotency.service import IdempotencyDep
 from retention import disposal, execution, fixity, handover, service
 from retention.disposal import RunView
@@ -161,7 +168,7 @@ def due(
     policy: PolicyDep,
     as_of: date | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> DueListOut:
     """Files of your org units due at a date (today by default), unheld and in no run."""
     day = as_of or policy.today()
@@ -204,7 +211,7 @@ def list_runs(
     session: SessionDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> list[RunOut]:
     """Disposal runs of your org units, newest first."""
     return [_run_out(v) for v in disposal.list_runs(session, principal, limit, offset)]
@@ -222,7 +229,7 @@ def run_items(
     session: SessionDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> list[ItemOut]:
     """The files of a run and where each stands."""
     return [

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, status
 from eakte.contacts import service
 from eakte.contacts.models import Contact
 from eakte.contacts.schemas import ContactCreate, ContactOut, ContactUpdate
-from eakte.deps import PrincipalDep, SessionDep, SettingsDep
+from eakte.deps import OffsetQuery, PrincipalDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 
@@ -33,7 +33,7 @@ def find_contacts(
     email: Annotated[str | None, Query(max_length=320)] = None,
     name: Annotated[str | None, Query(max_length=300)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> Sequence[Contact]:
     """Find contacts by phone number in any notation, e-mail address or name."""
     return service.find_contacts(

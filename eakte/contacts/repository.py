@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, String, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import Function
 
 from eakte.contacts.models import Contact, ContactEmail, ContactPhone
+from eakte.db import UNICODE_LOWER
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def name_contains(text: str) -> ColumnElement[bool]:
     """Contacts whose name contains `text`, in any case (PostgreSQL: served by the trigram
     index from three characters on, see migration 0010)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return Contact.name.ilike(f"%{escaped}%", escape="\\")
+    return Contact.name.ilike(f"%{_escaped(text)}%", escape="\\")
+
+
+def _sqlite_name_contains(text: str) -> ColumnElement[bool]:
+    # SQLite's own lower() and LIKE fold ASCII letters only, so "özdemir" would not find
+    # "Özdemir" as PostgreSQL's ILIKE does; both sides go through the connection's
+    # Unicode-aware lower-casing instead (eakte.db registers it).
+    lowered = Function(UNICODE_LOWER, Contact.name, type_=String())
+    return lowered.like(f"%{_escaped(text.lower())}%", escape="\\")
 
 
 def find(
@@ -37,7 +50,10 @@ def find(
             Contact.id.in_(select(ContactEmail.contact_id).where(ContactEmail.address == email))
         )
     if name is not None:
-        stmt = stmt.where(name_contains(name))
+        if session.get_bind().dialect.name == "sqlite":
+            stmt = stmt.where(_sqlite_name_contains(name))
+        else:
+            stmt = stmt.where(name_contains(name))
     return session.scalars(
         stmt.order_by(Contact.name, Contact.id).limit(limit).offset(offset)
     ).all()

@@ -16,7 +16,14 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from eakte.db import unit_of_work
-from eakte.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, get_session_factory
+from eakte.deps import (
+    OffsetQuery,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    get_session_factory,
+)
 from eakte.documents import service
 from eakte.documents.models import Document, DocumentVersion
 from eakte.documents.schemas import (
@@ -271,7 +278,7 @@ def list_documents(
     session: SessionDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> list[DocumentOut]:
     """Documents of a file with their current versions."""
     return [

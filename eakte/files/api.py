@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict
 
-from eakte.deps import PrincipalDep, SessionDep
+from eakte.deps import OffsetQuery, PrincipalDep, SessionDep
 from eakte.files import service
 from eakte.files.models import File, FileContact, FileStatus, Process
 from eakte.files.schemas import (
@@ -49,7 +49,7 @@ def list_files(
     status: FileStatus | None = None,
     plan_code: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> Sequence[File]:
     """Files of the caller's org units, most recently active first."""
     return service.list_files(

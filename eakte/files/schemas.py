@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from eakte.files.models import Confidentiality, FileStatus, ProcessStatus
 
@@ -30,12 +30,22 @@ class FileCreate(BaseModel):
     contact_ids: list[uuid.UUID] = Field(default_factory=list)
 
 
+def not_null(value: object) -> object:
+    """Refuse an explicit null for a field that may only be left out (pydantic validator)."""
+    # Left out means unchanged; null would clear a column that must always hold a value.
+    if value is None:
+        raise ValueError("may be left out, not null")
+    return value
+
+
 class FileUpdate(BaseModel):
     """Changes to a file's descriptive fields."""
 
     title: str | None = Field(default=None, min_length=1, max_length=500)
     confidentiality: Confidentiality | None = None
     paper_note: str | None = Field(default=None, max_length=2000)
+
+    _required = field_validator("title", "confidentiality")(not_null)
 
 
 class FileOut(BaseModel):
@@ -74,6 +84,8 @@ class ProcessUpdate(BaseModel):
 
     title: str | None = Field(default=None, min_length=1, max_length=500)
     status: ProcessStatus | None = None
+
+    _required = field_validator("title", "status")(not_null)
 
 
 class ProcessOut(BaseModel):

@@ -128,6 +128,21 @@ def _require_clearance(principal: Principal, confidentiality: str) -> None:
         raise Forbidden(f"your clearance does not reach {confidentiality} files")
 
 
+def _free_reference(session: Session, plan_item_id: uuid.UUID, plan_code: str, year: int) -> str:
+    """The next generated reference that no file carries yet.
+
+    A legacy file taken over with its old reference may hold a number the counter has not
+    reached. Refusing the new file would roll the counter back with it, so every later file
+    under the plan item would meet the same number; the counter moves past it instead.
+    """
+    while True:
+        reference = format_reference(
+            plan_code, year, repository.next_sequence(session, plan_item_id, year)
+        )
+        if not repository.reference_exists(session, reference):
+            return reference
+
+
 def create_file(session: Session, principal: Principal, data: FileCreate) -> File:
     """Open a new file under a plan item in one of the principal's org units."""
     require(principal, Permission.FILE_WRITE)
@@ -150,12 +165,10 @@ def create_file(session: Session, principal: Principal, data: FileCreate) -> Fil
                 f"reference {data.reference} does not belong to plan item {item.code}"
             )
         reference = data.reference
+        if repository.reference_exists(session, reference):
+            raise Conflict(f"a file with reference {reference} exists already")
     else:
-        reference = format_reference(
-            item.code, now.year, repository.next_sequence(session, item.id, now.year)
-        )
-    if repository.reference_exists(session, reference):
-        raise Conflict(f"a file with reference {reference} exists already")
+        reference = _free_reference(session, item.id, item.code, now.year)
     file = File(
         reference=reference,
         title=data.title,
@@ -250,8 +263,17 @@ def _link(session: Session, file: File, link: FileContactLink) -> FileContact:
     if existing is not None:
         return existing
     row = FileContact(file_id=file.id, contact_id=link.contact_id, role=link.role)
-    session.add(row)
-    session.flush()
+    try:
+        # Added inside the savepoint: begin_nested flushes what is pending before it starts.
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # A concurrent request made the same link between the check and the insert (a
+        # double click): linking is idempotent, so that link is the answer.
+        existing = session.get(FileContact, (file.id, link.contact_id, link.role))
+        if existing is None:
+            raise
+        return existing
     return row
 
 

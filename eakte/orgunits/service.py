@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from eakte.audit.service import record
@@ -34,8 +35,12 @@ def create_unit(session: Session, principal: Principal, data: OrgUnitCreate) -> 
     if by_code(session, data.code) is not None:
         raise Conflict(f"org unit {data.code} exists already")
     unit = OrgUnit(code=data.code, name=data.name)
-    session.add(unit)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(unit)
+    except IntegrityError:
+        # A concurrent request added the same code between the check and the insert.
+        raise Conflict(f"org unit {data.code} exists already") from None
     record(session, principal, "org_unit.created", "org_unit", unit.id, code=unit.code)
     return unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from eakte.plan.models import ArchiveValue
 
@@ -29,6 +29,15 @@ class PlanItemUpdate(BaseModel):
     retention_years: int | None = Field(default=None, ge=0, le=500)
     archive_value: ArchiveValue | None = None
     active: bool | None = None
+
+    @field_validator("title", "archive_value", "active")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Left out means unchanged; unlike retention_years (null: permanent), these columns
+        # must always hold a value.
+        if value is None:
+            raise ValueError("may be left out, not null")
+        return value
 
 
 class PlanItemOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from eakte.audit.service import record
@@ -34,8 +35,12 @@ def create_item(session: Session, principal: Principal, data: PlanItemCreate) ->
         retention_years=data.retention_years,
         archive_value=data.archive_value.value,
     )
-    session.add(item)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(item)
+    except IntegrityError:
+        # A concurrent request added the same code between the check and the insert.
+        raise Conflict(f"file plan item {data.code} exists already") from None
     record(session, principal, "plan_item.created", "plan_item", item.id, code=item.code)
     return item
 

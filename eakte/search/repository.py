@@ -188,17 +188,34 @@ def postgresql_query(principal: Principal, query: str, limit: int, candidates: i
 def _sqlite(principal: Principal, query: str, limit: int) -> Any:
     fts_table: ColumnClause[Any] = literal_column("document_search")
     rank = -func.bm25(fts_table, 0, 0, 2.0, 1.0)
-    return (
-        select(Document.id, Document.file_id, File.reference, Document.title,
-               func.snippet(fts_table, 3, "[", "]", " … ", 12), rank)
+    matches = (
+        select(Document.id.label("id"), Document.file_id.label("file_id"),
+               File.reference.label("reference"), Document.title.label("title"),
+               func.snippet(fts_table, 3, "[", "]", " … ", 12).label("snippet"),
+               rank.label("rank"))
         .select_from(FTS)
         .join(Document, Document.id == FTS.c.document_id)
         .join(File, File.id == Document.file_id)
         .where(text("document_search MATCH :fts").bindparams(fts=_fts5_query(query)),
                visible_to(principal))
-        .order_by(rank.desc())
-        # Every version is indexed; fetch extra rows and keep the best one per document.
-        .limit(limit * 3)
+        # OFFSET keeps SQLite from merging this into the ranking below: FTS5's functions
+        # (bm25, snippet) work only in the query that holds the MATCH.
+        .offset(0)
+        .subquery("matches")
+    )
+    # Every version is indexed, so a document with many matching versions has many rows;
+    # only its best one counts, or it would crowd the other documents out of the limit.
+    best = select(
+        matches,
+        func.row_number().over(partition_by=matches.c.id, order_by=matches.c.rank.desc())
+        .label("place"),
+    ).subquery("best")
+    return (
+        select(best.c.id, best.c.file_id, best.c.reference, best.c.title, best.c.snippet,
+               best.c.rank)
+        .where(best.c.place == 1)
+        .order_by(best.c.rank.desc(), best.c.id)
+        .limit(limit)
     )
 
 

@@ -113,6 +113,16 @@ def test_a_name_search_finds_parts_of_names_and_takes_wildcards_literally(api: A
     assert len(names(tag)) == 3
 
 
+def test_a_name_search_ignores_the_case_of_umlauts_on_both_databases(api: Api) -> None:
+    clerk = factories.org_unit(api).clerk
+    tag = factories.unique("")
+    r = api.client.post("/api/v1/contacts", json={"name": f"Özdemir Ärger {tag}"}, headers=clerk)
+    assert r.status_code == 201, r.text
+    for query in (f"özdemir ärger {tag}", f"ÖZDEMIR ÄRGER {tag}", f"ärger {tag}"):
+        found = api.client.get("/api/v1/contacts", params={"name": query}, headers=clerk)
+        assert [c["id"] for c in found.json()] == [r.json()["id"]], query
+
+
 @pytest.fixture
 def pg_engine(pg_url: str) -> Iterator[Engine]:
     engine = make_engine(pg_url)

@@ -53,3 +53,14 @@ def test_duplicate_legacy_reference_is_a_conflict(api: Api) -> None:
     assert r.status_code == 409
     assert r.headers["content-type"] == "application/problem+json"
     assert legacy in r.json()["detail"]
+
+
+def test_a_legacy_reference_ahead_of_the_counter_is_skipped_not_a_dead_end(api: Api) -> None:
+    unit = factories.org_unit(api)
+    item = factories.plan_item(api)
+    year = datetime.now(UTC).year
+    # A file taken over with its old reference, holding numbers the counter has not reached.
+    for number in (1, 2):
+        factories.file(api, unit, item["code"], reference=f"{item['code']}-{year}/{number:04d}")
+    created = [factories.file(api, unit, item["code"])["reference"] for _ in range(2)]
+    assert created == [f"{item['code']}-{year}/0003", f"{item['code']}-{year}/0004"]
