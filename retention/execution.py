@@ -14,8 +14,13 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from eakte.audit.models import AuditEvent
 from eakte.auth.principal import Principal
 from eakte.db import SessionFactory, unit_of_work
+from eakte.errors import Conflict
 from retention import disposal
 from retention.disposal import RunView
 from retention.models import ItemState
@@ -23,6 +28,9 @@ from retention.rules import RetentionPolicy
 from storage import BlobLocked, BlobStore
 
 log = logging.getLogger(__name__)
+
+#: Ids per IN list (SQLite and PostgreSQL both limit the parameters of one statement).
+_IN_CHUNK = 500
 
 #: Called after each file with (files done so far, files in all, the file's state).
 Progress = Callable[[int, int, str], None]
@@ -57,9 +65,38 @@ def receive(
     """Record the archive's receipt, then delete the content of the received files."""
     with unit_of_work(factory) as session:
         received = disposal.receive(session, principal, run_id, archive_reference, file_ids)
+        # Rolls the receipt back: content is deleted only once it has left in a package.
+        _require_exported(session, run_id, received)
     _process(factory, store, principal, policy, run_id, received, progress)
     with unit_of_work(factory) as session:
         return disposal.finish_run_if_complete(session, principal, run_id)
+
+
+def _require_exported(session: Session, run_id: uuid.UUID, file_ids: Sequence[uuid.UUID]) -> None:
+    """Refuse a receipt for files no handover package has held: the archive cannot have them.
+
+    A file becomes `transferred` when the run is executed, not when a package is built; a
+    resumed execution may add files after the package was downloaded.
+    """
+    wanted = [str(f) for f in file_ids]
+    exported: set[str] = set()
+    for start in range(0, len(wanted), _IN_CHUNK):
+        exported.update(
+            session.scalars(
+                select(AuditEvent.object_id).where(
+                    AuditEvent.action == "file.handover_exported",
+                    AuditEvent.object_type == "file",
+                    AuditEvent.object_id.in_(wanted[start : start + _IN_CHUNK]),
+                )
+            )
+        )
+    missing = [f for f in wanted if f not in exported]
+    if missing:
+        raise Conflict(
+            f"{len(missing)} files of disposal run {run_id} were in no handover package yet "
+            f"(e.g. {missing[0]}); download the package, hand it to the archive, then record "
+            "the receipt"
+        )
 
 
 def _process(

@@ -14,17 +14,18 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from eakte.audit.service import record
 from eakte.auth.principal import Permission, Principal
 from eakte.db import SessionFactory, unit_of_work, utcnow
-from eakte.documents.models import DocumentVersion
+from eakte.documents.models import Document, DocumentVersion
 from eakte.errors import NotFound
+from eakte.files.models import File, FileStatus
 from eakte.guards import require
 from retention import repository
-from retention.models import FixityReport
+from retention.models import DisposalItem, DisposalRecord, FixityReport, ItemState
 from storage import BlobNotFound, BlobStore
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,46 @@ BATCH = 500
 FixityProgress = Callable[[int, int], None]
 
 
+def _content_gone_on_purpose() -> ColumnElement[bool]:
+    """The version's file was disposed of, or its content is being deleted after a receipt."""
+    return or_(
+        File.status == FileStatus.DISPOSED.value,
+        exists().where(DisposalRecord.file_id == File.id),
+        exists().where(
+            DisposalItem.file_id == File.id,
+            DisposalItem.state.in_([ItemState.DESTROYING.value, ItemState.RECEIVED.value]),
+        ),
+    )
+
+
 def count_versions(session: Session) -> int:
-    """Number of versions in the database (for a progress bar's total)."""
-    return int(session.scalar(select(func.count()).select_from(DocumentVersion)) or 0)
+    """Number of versions a check reads (for a progress bar's total)."""
+    stmt = (
+        select(func.count())
+        .select_from(DocumentVersion)
+        .join(Document, Document.id == DocumentVersion.document_id)
+        .join(File, File.id == Document.file_id)
+        .where(File.status != FileStatus.DISPOSED.value)
+        .where(~exists().where(DisposalRecord.file_id == File.id))
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def _deleted_on_purpose(factory: SessionFactory, version_id: uuid.UUID) -> bool:
+    """Whether a blob found missing was meant to go after its version was read for checking.
+
+    A run may dispose of a file while the check is under way, and the content of a file the
+    archive has received is deleted before its record is written (and stays half deleted
+    while an Object Lock keeps one of its blobs).
+    """
+    with unit_of_work(factory) as session:
+        found = session.scalar(
+            select(DocumentVersion.id)
+            .join(Document, Document.id == DocumentVersion.document_id)
+            .join(File, File.id == Document.file_id)
+            .where(DocumentVersion.id == version_id, ~_content_gone_on_purpose())
+        )
+    return found is None
 
 
 def _hash_blob(store: BlobStore, key: str) -> tuple[str, int]:
@@ -66,60 +104,80 @@ def run_fixity(
     checked = bytes_read = mismatches = missing = 0
     problems: list[dict[str, Any]] = []
     after: uuid.UUID | None = None
-    while True:
+
+    def save(finished: bool) -> FixityReport:
         with unit_of_work(factory) as session:
-            batch = repository.fixity_batch(session, after, BATCH)
-            rows = [
-                (v.id, v.blob_key, v.sha256, v.number, d.id, f.unit_code, f.reference)
-                for v, d, f in batch
-            ]
-        if not rows:
-            break
-        for _version_id, key, expected, number, document_id, unit, reference in rows:
-            problem: dict[str, Any] | None = None
-            try:
-                actual, size = _hash_blob(store, key)
-                bytes_read += size
-                if actual != expected:
-                    mismatches += 1
-                    problem = {"kind": "mismatch", "actual": actual}
-            except BlobNotFound:
-                missing += 1
-                problem = {"kind": "missing", "actual": None}
-            if problem is not None:
-                problem.update(
-                    document_id=str(document_id),
-                    version=number,
-                    blob_key=key,
-                    expected=expected,
-                    org_unit=unit,
-                    reference=reference,
+            report = session.get_one(FixityReport, report_id)
+            report.finished_at = utcnow() if finished else None
+            report.checked = checked
+            report.bytes_read = bytes_read
+            report.mismatches = mismatches
+            report.missing = missing
+            report.problems = list(problems)
+            if finished:
+                record(
+                    session,
+                    started_by,
+                    "fixity.checked",
+                    "fixity_report",
+                    report.id,
+                    checked=checked,
+                    mismatches=mismatches,
+                    missing=missing,
                 )
-                log.error("fixity: %s %s (file %s)", problem["kind"], key, reference)
-                problems.append(problem)
-            checked += 1
-            if progress is not None:
-                progress(checked, max(total, checked))
-        after = rows[-1][0]
-    with unit_of_work(factory) as session:
-        report = session.get_one(FixityReport, report_id)
-        report.finished_at = utcnow()
-        report.checked = checked
-        report.bytes_read = bytes_read
-        report.mismatches = mismatches
-        report.missing = missing
-        report.problems = problems
-        record(
-            session,
-            started_by,
-            "fixity.checked",
-            "fixity_report",
-            report.id,
-            checked=checked,
-            mismatches=mismatches,
-            missing=missing,
-        )
-    return report
+            return report
+
+    try:
+        while True:
+            with unit_of_work(factory) as session:
+                batch = repository.fixity_batch(session, after, BATCH)
+                rows = [
+                    (v.id, v.blob_key, v.sha256, v.number, d.id, f.unit_code, f.reference)
+                    for v, d, f in batch
+                ]
+            if not rows:
+                break
+            for version_id, key, expected, number, document_id, unit, reference in rows:
+                problem: dict[str, Any] | None = None
+                try:
+                    actual, size = _hash_blob(store, key)
+                    bytes_read += size
+                    if actual != expected:
+                        mismatches += 1
+                        problem = {"kind": "mismatch", "actual": actual}
+                except BlobNotFound:
+                    if _deleted_on_purpose(factory, version_id):
+                        problem = None
+                    else:
+                        missing += 1
+                        problem = {"kind": "missing", "actual": None}
+                if problem is not None:
+                    problem.update(
+                        document_id=str(document_id),
+                        version=number,
+                        blob_key=key,
+                        expected=expected,
+                        org_unit=unit,
+                        reference=reference,
+                    )
+                    log.error("fixity: %s %s (file %s)", problem["kind"], key, reference)
+                    problems.append(problem)
+                checked += 1
+                if progress is not None:
+                    progress(checked, max(total, checked))
+            after = rows[-1][0]
+            # Kept as it goes, so a killed check still shows what it had found.
+            save(finished=False)
+    except BaseException:
+        # S3 gone mid-run (or an interrupt): keep what was found so far in the report, which
+        # stays unfinished, rather than leave it looking like a check that found nothing.
+        log.error("fixity: check stopped after %d versions, %d problems", checked, len(problems))
+        try:
+            save(finished=False)
+        except Exception:
+            log.exception("fixity: could not keep the unfinished report %s", report_id)
+        raise
+    return save(finished=True)
 
 
 def fixity_loop(
