@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from cti_bridge.cli import cti as cti_command
@@ -17,8 +16,18 @@ from cti_bridge.cli import desk_app
 from eakte.auth.principal import SYSTEM, Role
 from eakte.backup import register as destruction_register
 from eakte.backup.cli import backup_app
-from eakte.db import make_engine, make_session_factory, unit_of_work
-from eakte.errors import DomainError
+from eakte.cli_support import (
+    DATABASE_ERRORS,
+    ExitCode,
+    database_failure,
+    fail,
+    open_engine,
+    open_session,
+    open_store,
+    run_command,
+    session_factory,
+)
+from eakte.errors import InvalidInput
 from eakte.settings import Settings
 from retention.cli import fixity_command, retention_app
 from storage import BlobStore
@@ -70,45 +79,21 @@ def _register_seal_key() -> bytes | None:
 
 destruction_register.attach_default(_destruction_register, _register_seal_key)
 
-T = TypeVar("T")
 
+def _upgrade(settings: Settings, revision: str = "heads") -> None:
+    """Migrate the database, with one readable line if it cannot be."""
+    from alembic.util.exc import CommandError
 
-class ExitCode:
-    """Exit codes, one per kind of failure (as OCRmyPDF does)."""
+    from eakte.migrate import upgrade
 
-    OK = 0
-    INPUT = 2
-    NOT_FOUND = 3
-    CONFLICT = 4
-    UNAVAILABLE = 5
-    INTEGRITY = 6
-    INTERNAL = 15
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"eakte: {message}", err=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    engine = make_engine(settings.database_url)
+    _prepare_embedded(settings)
+    open_engine(settings, create=True).dispose()  # a malformed URL fails here, readably
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
-def _run(fn: Callable[[], T]) -> T:
-    """Turn domain errors into one readable line and an exit code."""
-    try:
-        return fn()
-    except DomainError as exc:
-        code = {404: ExitCode.NOT_FOUND, 409: ExitCode.CONFLICT, 503: ExitCode.UNAVAILABLE}.get(
-            exc.status, ExitCode.INPUT
-        )
-        raise _fail(exc.detail, code) from None
+        upgrade(settings.database_url, revision)
+    except DATABASE_ERRORS as exc:
+        raise database_failure(exc) from None
+    except CommandError as exc:
+        raise fail(f"cannot upgrade to {revision}: {exc}", ExitCode.INPUT) from None
 
 
 @app.command()
@@ -129,7 +114,6 @@ def serve(
     import uvicorn
 
     from eakte.app import create_app
-    from eakte.migrate import upgrade
 
     settings = Settings()
     logging.basicConfig(
@@ -138,8 +122,7 @@ def serve(
     if workers > 1:
         _check_several_workers(settings)
     if migrate:
-        _prepare_embedded(settings)
-        upgrade(settings.database_url)
+        _upgrade(settings)
     if workers > 1:
         settings.hs256_secret  # noqa: B018 - a kept secret is made here once, not by each process
         uvicorn.run(
@@ -168,9 +151,9 @@ def serve(
 def _check_several_workers(settings: Settings) -> None:
     """Several server processes share nothing but the database and the store."""
     if settings.is_sqlite:
-        raise _fail("several server processes need PostgreSQL (EAKTE_DATABASE_URL)", ExitCode.INPUT)
+        raise fail("several server processes need PostgreSQL (EAKTE_DATABASE_URL)", ExitCode.INPUT)
     if settings.worker_in_serve or settings.cti_embedded:
-        raise _fail(
+        raise fail(
             "with several server processes the pipeline and the CTI bridge run in their own: "
             "set EAKTE_WORKER_IN_SERVE=false and EAKTE_CTI_EMBEDDED=false and start "
             "`eakte worker` and `eakte cti`",
@@ -190,11 +173,7 @@ def _prepare_embedded(settings: Settings) -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "heads") -> None:
     """Upgrade the database schema (Alembic)."""
-    from eakte.migrate import upgrade
-
-    settings = Settings()
-    _prepare_embedded(settings)
-    upgrade(settings.database_url, revision)
+    _upgrade(Settings(), revision)
     typer.echo(f"database at revision {revision}")
 
 
@@ -205,7 +184,7 @@ def token(
     unit: Annotated[
         list[str] | None, typer.Option("--unit", help="org unit code; repeatable")
     ] = None,
-    ttl: Annotated[int | None, typer.Option(help="lifetime in seconds")] = None,
+    ttl: Annotated[int | None, typer.Option(min=1, help="lifetime in seconds")] = None,
     clearance: Annotated[
         str | None,
         typer.Option(help="highest confidentiality readable: normal, confidential or secret"),
@@ -217,7 +196,7 @@ def token(
     try:
         typer.echo(issue_token(Settings(), sub, role, unit or [], ttl, clearance))
     except (RuntimeError, ValueError) as exc:
-        raise _fail(str(exc), ExitCode.INPUT) from None
+        raise fail(str(exc), ExitCode.INPUT) from None
 
 
 @audit_app.command("verify")
@@ -225,12 +204,12 @@ def audit_verify() -> None:
     """Recompute the audit hash chain; exit 6 if any row was modified or deleted."""
     from eakte.audit.service import verify_chain
 
-    with _session(Settings()) as session:
+    with open_session(Settings()) as session:
         report = verify_chain(session)
     for problem in report.problems:
         typer.echo(f"PROBLEM: {problem}", err=True)
     if not report.ok:
-        raise _fail(
+        raise fail(
             f"audit chain broken ({len(report.problems)} problems in {report.checked} events)",
             ExitCode.INTEGRITY,
         )
@@ -248,12 +227,26 @@ def apikey_create(
     from eakte.auth.apikeys import create_api_key
 
     def go() -> str:
-        with _session(Settings()) as session:
+        with open_session(Settings()) as session:
+            _require_units(session, unit or [])
             row, key = create_api_key(session, name, role, unit or [], "cli")
             record(session, SYSTEM, "api_key.created", "api_key", row.id, name=name)
             return key
 
-    typer.echo(_run(go))
+    typer.echo(run_command(go))
+
+
+def _require_units(session: Session, codes: list[str]) -> None:
+    """A key for an org unit that does not exist would grant nothing (or a later unit)."""
+    from sqlalchemy import select
+
+    from eakte.errors import NotFound
+    from eakte.orgunits.models import OrgUnit
+
+    known = set(session.scalars(select(OrgUnit.code).where(OrgUnit.code.in_(codes))))
+    unknown = [code for code in codes if code not in known]
+    if unknown:
+        raise NotFound(f"org unit {', '.join(unknown)} does not exist")
 
 
 @apikey_app.command("revoke")
@@ -263,11 +256,11 @@ def apikey_revoke(name: str) -> None:
     from eakte.auth.apikeys import revoke_api_key
 
     def go() -> None:
-        with _session(Settings()) as session:
+        with open_session(Settings()) as session:
             row = revoke_api_key(session, name)
             record(session, SYSTEM, "api_key.revoked", "api_key", row.id, name=name)
 
-    _run(go)
+    run_command(go)
     typer.echo(f"revoked {name}")
 
 
@@ -278,10 +271,10 @@ def orgunit_add(code: str, name: str) -> None:
     from eakte.orgunits.service import create_unit
 
     def go() -> None:
-        with _session(Settings()) as session:
+        with open_session(Settings()) as session:
             create_unit(session, SYSTEM, OrgUnitCreate(code=code, name=name))
 
-    _run(go)
+    run_command(go)
     typer.echo(f"org unit {code} added")
 
 
@@ -299,6 +292,8 @@ def plan_add(
     from eakte.plan.service import create_item
 
     def go() -> None:
+        if archive_value not in {v.value for v in ArchiveValue}:
+            raise InvalidInput(f"archive value must be A, V or B, not {archive_value!r}")
         data = PlanItemCreate(
             code=code,
             title=title,
@@ -306,10 +301,10 @@ def plan_add(
             retention_years=retention_years,
             archive_value=ArchiveValue(archive_value),
         )
-        with _session(Settings()) as session:
+        with open_session(Settings()) as session:
             create_item(session, SYSTEM, data)
 
-    _run(go)
+    run_command(go)
     typer.echo(f"plan item {code} added")
 
 
@@ -321,18 +316,23 @@ def sweep(
     """Remove blobs no database row refers to, older than the grace period."""
     from eakte.sweeper import document_keys, sweep_orphans
     from inbox.repository import blob_keys_in_use
-    from storage import store_from_url
 
     settings = Settings()
-    store = store_from_url(settings.storage_url)
-    with _session(settings) as session:
-        removed = sweep_orphans(
-            session,
-            store,
-            grace if grace is not None else settings.orphan_grace_seconds,
-            referenced={"docs/": document_keys, "inbox/": blob_keys_in_use},
-            dry_run=dry_run,
-        )
+    store = open_store(settings)
+
+    def go() -> list[str]:
+        with open_session(settings) as session:
+            return list(
+                sweep_orphans(
+                    session,
+                    store,
+                    grace if grace is not None else settings.orphan_grace_seconds,
+                    referenced={"docs/": document_keys, "inbox/": blob_keys_in_use},
+                    dry_run=dry_run,
+                )
+            )
+
+    removed = run_command(go)
     for key in removed:
         typer.echo(("would remove " if dry_run else "removed ") + key)
     typer.echo(f"{len(removed)} orphan blobs {'found' if dry_run else 'removed'}")
@@ -351,28 +351,27 @@ def worker(
 
     from eakte import background
     from inbox.pipeline import Worker
-    from storage import store_from_url
 
     settings = Settings()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    factory = make_session_factory(make_engine(settings.database_url))
-    store = store_from_url(settings.storage_url)
-    if until_idle:
-        taken = Worker(factory, store, settings).run_until_idle()
-        typer.echo(f"{taken} items processed")
-        return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    threads = background.start(factory, store, settings, stop, workers)
-    try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
+    store = open_store(settings)
+    with session_factory(settings) as factory:
+        if until_idle:
+            taken = Worker(factory, store, settings).run_until_idle()
+            typer.echo(f"{taken} items processed")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        threads = background.start(factory, store, settings, stop, workers)
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
 
 
 @app.command("import")
@@ -383,22 +382,20 @@ def import_files(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from inbox.importer import import_paths
-    from storage import store_from_url
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise _fail(f"no such file or folder: {', '.join(missing)}", ExitCode.INPUT)
+        raise fail(f"no such file or folder: {', '.join(missing)}", ExitCode.INPUT)
     files = [
         p
         for path in paths
         for p in ([path] if path.is_file() else sorted(q for q in path.rglob("*") if q.is_file()))
     ]
     settings = Settings()
-    factory = make_session_factory(make_engine(settings.database_url))
-    store = store_from_url(settings.storage_url)
+    store = open_store(settings)
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
-    with Progress(*columns) as progress:
+    with session_factory(settings) as factory, Progress(*columns) as progress:
         task = progress.add_task("importing", total=len(files))
         report = import_paths(factory, store, settings, files, lambda: progress.advance(task))
     typer.echo(
@@ -419,10 +416,14 @@ def inbox_requeue(item_id: str) -> None:
     from inbox.service import requeue
 
     def go() -> None:
-        with _session(Settings()) as session:
-            requeue(session, SYSTEM, uuid.UUID(item_id))
+        try:
+            item = uuid.UUID(item_id)
+        except ValueError:
+            raise InvalidInput(f"not an item id: {item_id!r}") from None
+        with open_session(Settings()) as session:
+            requeue(session, SYSTEM, item)
 
-    _run(go)
+    run_command(go)
     typer.echo(f"item {item_id} re-queued")
 
 
@@ -430,20 +431,15 @@ def inbox_requeue(item_id: str) -> None:
 def classifier_train() -> None:
     """Train the classifier on the filed documents; stored as a new signed model version."""
     from inbox.classifier import train_and_save
-    from storage import store_from_url
 
     settings = Settings()
 
     def go() -> tuple[int, int, int]:
-        engine = make_engine(settings.database_url)
-        try:
-            model = train_and_save(make_session_factory(engine),
-                                   store_from_url(settings.storage_url), settings)
-        finally:
-            engine.dispose()
+        with session_factory(settings) as factory:
+            model = train_and_save(factory, open_store(settings), settings)
         return model.version, model.samples, len(model.files)
 
-    version, samples, files = _run(go)
+    version, samples, files = run_command(go)
     typer.echo(f"classifier v{version} trained on {samples} documents of {files} files")
 
 
@@ -456,14 +452,12 @@ def outgoing_deliver(
     import time
 
     from eakte.outgoing.delivery import deliver_pending
-    from storage import store_from_url
 
     settings = Settings()
-    engine = make_engine(settings.database_url)
-    store = store_from_url(settings.storage_url)
-    try:
+    store = open_store(settings)
+    with session_factory(settings) as factory:
         while True:
-            report = deliver_pending(make_session_factory(engine), store, settings)
+            report = deliver_pending(factory, store, settings)
             typer.echo(
                 f"{len(report.sent)} sent, {len(report.retried)} deferred, "
                 f"{len(report.failed)} failed"
@@ -471,8 +465,6 @@ def outgoing_deliver(
             if not loop:
                 return
             time.sleep(interval)
-    finally:
-        engine.dispose()
 
 
 def main() -> None:
@@ -481,3 +473,12 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except ValidationError as exc:
+        # Settings() of a command, read from EAKTE_* variables; the values are not echoed,
+        # since a malformed one may be a secret.
+        problems = "; ".join(
+            f"EAKTE_{str(error['loc'][0]).upper() if error['loc'] else '?'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        typer.echo(f"eakte: invalid setting: {problems}", err=True)
+        sys.exit(ExitCode.INPUT)

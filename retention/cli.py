@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -21,53 +19,32 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from eakte.auth.principal import Principal, Role
-from eakte.db import make_engine, make_session_factory, unit_of_work
-from eakte.errors import DomainError, InvalidInput
+from eakte.cli_support import ExitCode, fail, open_store, run_command, session_factory
+from eakte.db import unit_of_work
+from eakte.errors import InvalidInput
 from eakte.orgunits.models import OrgUnit
 from eakte.settings import Settings
 from retention.disposal import RunView
 from retention.rules import RetentionPolicy
-from storage import BlobStore, StorageError, store_from_url
+from retention.schemas import HoldCreate, HoldRelease, ReceiptIn
 
 retention_app = typer.Typer(
     help="Retention: due files, holds, disposal runs.", no_args_is_help=True
 )
 
-T = TypeVar("T")
-
 ActorOption = Annotated[
     str, typer.Option("--actor", help="the archivist acting (recorded; four-eyes rule)")
 ]
 
-# Exit codes as in eakte.cli.ExitCode (not imported: eakte.cli imports this module).
-_INPUT, _NOT_FOUND, _CONFLICT, _UNAVAILABLE, _INTEGRITY = 2, 3, 4, 5, 6
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"eakte: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _run(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except DomainError as exc:
-        code = {404: _NOT_FOUND, 409: _CONFLICT, 503: _UNAVAILABLE}.get(exc.status, _INPUT)
-        raise _fail(exc.detail, code) from None
-    except StorageError as exc:
-        raise _fail(f"storage: {exc}", _UNAVAILABLE) from None
-
-
-@contextmanager
-def _factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.database_url)
-    try:
-        yield make_session_factory(engine)
-    finally:
-        engine.dispose()
+def _actor(actor: str) -> str:
+    # Recorded in columns of 200 characters; PostgreSQL refuses a longer name, SQLite not.
+    if not actor.strip() or len(actor) > 200:
+        raise fail("--actor must name the archivist (1 to 200 characters)", ExitCode.INPUT)
+    return actor
 
 
 def _archivist(factory: sessionmaker[Session], actor: str) -> Principal:
+    _actor(actor)
     with unit_of_work(factory) as session:
         units = frozenset(session.scalars(select(OrgUnit.code)))
     return Principal(subject=actor, roles=frozenset({Role.ARCHIVIST}), units=units, kind="cli")
@@ -93,7 +70,7 @@ def _print_run(view: RunView) -> None:
 @retention_app.command("due")
 def due(
     as_of: Annotated[str | None, typer.Option(help="date YYYY-MM-DD (default today)")] = None,
-    limit: Annotated[int, typer.Option(help="files to list")] = 50,
+    limit: Annotated[int, typer.Option(min=0, help="files to list")] = 50,
     actor: ActorOption = "archivist",
 ) -> None:
     """List the files due for disposal."""
@@ -104,7 +81,7 @@ def due(
     day = _date(as_of) or policy.today()
 
     def go() -> None:
-        with _factory(settings) as factory:
+        with session_factory(settings) as factory:
             principal = _archivist(factory, actor)
             with unit_of_work(factory) as session:
                 total, page = due_list(session, principal, policy, day, limit, 0)
@@ -115,7 +92,7 @@ def due(
                     )
         typer.echo(f"{total} files due on {day.isoformat()}")
 
-    _run(go)
+    run_command(go)
 
 
 def _date(value: str | None) -> date | None:
@@ -124,7 +101,7 @@ def _date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise _fail(f"not a date (YYYY-MM-DD): {value!r}", _INPUT) from None
+        raise fail(f"not a date (YYYY-MM-DD): {value!r}", ExitCode.INPUT) from None
 
 
 def _file_id(session: Session, reference_or_id: str) -> uuid.UUID:
@@ -154,31 +131,35 @@ def hold(
     from retention.service import place_hold, release_hold
 
     settings = Settings()
-    store = store_from_url(settings.storage_url)
+    store = open_store(settings)
 
     def go() -> str:
-        with _factory(settings) as factory:
+        with session_factory(settings) as factory:
             principal = _archivist(factory, actor)
             with unit_of_work(factory) as session:
                 file_id = _file_id(session, file)
                 if release is not None:
-                    held = release_hold(session, store, principal, _uuid(release), reason)
+                    note = HoldRelease(note=reason).note
+                    held = release_hold(session, store, principal, _uuid(release), note)
                     if held.file_id != file_id:
                         raise InvalidInput(f"hold {release} is not a hold of {file}")
                     return f"hold {held.id} released"
                 if not reason or not owner:
-                    raise _fail("a hold needs --reason and --owner", _INPUT)
-                placed = place_hold(session, store, principal, file_id, reason, owner)
+                    raise fail("a hold needs --reason and --owner", ExitCode.INPUT)
+                wanted = HoldCreate(reason=reason, owner=owner)
+                placed = place_hold(
+                    session, store, principal, file_id, wanted.reason, wanted.owner
+                )
                 return f"hold {placed.id} placed"
 
-    typer.echo(_run(go))
+    typer.echo(run_command(go))
 
 
 def _uuid(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise _fail(f"not an id: {value!r}", _INPUT) from None
+        raise fail(f"not an id: {value!r}", ExitCode.INPUT) from None
 
 
 @retention_app.command("run")
@@ -194,12 +175,12 @@ def propose(
     day = _date(as_of)
 
     def go() -> RunView:
-        with _factory(settings) as factory:
+        with session_factory(settings) as factory:
             principal = _archivist(factory, actor)
             with unit_of_work(factory) as session:
                 return propose_run(session, principal, policy, day)
 
-    _print_run(_run(go))
+    _print_run(run_command(go))
 
 
 @retention_app.command("approve")
@@ -211,12 +192,12 @@ def approve(run_id: str, actor: ActorOption) -> None:
     policy = RetentionPolicy.from_settings(settings)
 
     def go() -> RunView:
-        with _factory(settings) as factory:
+        with session_factory(settings) as factory:
             principal = _archivist(factory, actor)
             with unit_of_work(factory) as session:
                 return approve_run(session, principal, policy, _uuid(run_id))
 
-    _print_run(_run(go))
+    _print_run(run_command(go))
 
 
 @retention_app.command("execute")
@@ -226,10 +207,10 @@ def execute(run_id: str, actor: ActorOption = "archivist") -> None:
 
     settings = Settings()
     policy = RetentionPolicy.from_settings(settings)
-    store = store_from_url(settings.storage_url)
+    store = open_store(settings)
 
     def go() -> RunView:
-        with _factory(settings) as factory, Progress(*_columns()) as progress:  # type: ignore[arg-type]
+        with session_factory(settings) as factory, Progress(*_columns()) as progress:  # type: ignore[arg-type]
             principal = _archivist(factory, actor)
             task = progress.add_task("disposing", total=None)
 
@@ -238,7 +219,7 @@ def execute(run_id: str, actor: ActorOption = "archivist") -> None:
 
             return execute_run(factory, store, principal, policy, _uuid(run_id), advance)
 
-    _print_run(_run(go))
+    _print_run(run_command(go))
 
 
 @retention_app.command("receipt")
@@ -252,32 +233,37 @@ def receipt(
 
     settings = Settings()
     policy = RetentionPolicy.from_settings(settings)
-    store = store_from_url(settings.storage_url)
+    store = open_store(settings)
 
     def go() -> RunView:
-        with _factory(settings) as factory:
+        # Checked as the API checks it: an empty reference is no receipt, and PostgreSQL
+        # would refuse a longer one only after the run had been looked up.
+        wanted = ReceiptIn(archive_reference=archive_reference)
+        with session_factory(settings) as factory:
             principal = _archivist(factory, actor)
-            return receive(factory, store, principal, policy, _uuid(run_id), archive_reference)
+            return receive(
+                factory, store, principal, policy, _uuid(run_id), wanted.archive_reference
+            )
 
-    _print_run(_run(go))
+    _print_run(run_command(go))
 
 
 def fixity_command(
     every: Annotated[
         float | None,
-        typer.Option(help="repeat every N seconds (a worker task); default: check once"),
+        typer.Option(min=1, help="repeat every N seconds (a worker task); default: check once"),
     ] = None,
 ) -> None:
     """Re-read every stored blob, compare its SHA-256 with the database; exit 6 on problems."""
     from retention.fixity import fixity_loop, run_fixity
 
     settings = Settings()
-    store: BlobStore = store_from_url(settings.storage_url)
+    store = open_store(settings)
     if every is not None:
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-        with _factory(settings) as factory:
+        with session_factory(settings) as factory:
             stop = threading.Event()
             try:
                 fixity_loop(factory, store, every, stop)
@@ -286,7 +272,7 @@ def fixity_command(
         return
 
     def go() -> tuple[int, int, int, list[str]]:
-        with _factory(settings) as factory, Progress(*_columns()) as progress:  # type: ignore[arg-type]
+        with session_factory(settings) as factory, Progress(*_columns()) as progress:  # type: ignore[arg-type]
             task = progress.add_task("checking", total=None)
             report = run_fixity(
                 factory,
@@ -301,9 +287,9 @@ def fixity_command(
             ]
             return report.checked, report.mismatches, report.missing, lines
 
-    checked, mismatches, missing, lines = _run(go)
+    checked, mismatches, missing, lines = run_command(go)
     for line in lines:
         typer.echo(line, err=True)
     typer.echo(f"{checked} versions checked, {mismatches} mismatches, {missing} missing")
     if mismatches or missing:
-        raise typer.Exit(_INTEGRITY)
+        raise typer.Exit(ExitCode.INTEGRITY)

@@ -17,14 +17,11 @@ from rich.progress import (
 
 from eakte.backup import service
 from eakte.backup.target import open_target
+from eakte.cli_support import ExitCode, run_command
 from eakte.settings import Settings
 from storage import BlobStore, S3Store, store_from_url
 
 backup_app = typer.Typer(help="Backups: create, verify, restore.", no_args_is_help=True)
-
-#: Exit code for a backup that does not match its manifest (as `eakte audit verify`).
-INTEGRITY = 6
-
 
 @contextmanager
 def _progress_bar() -> Iterator[service.Progress]:
@@ -46,16 +43,14 @@ def _progress_bar() -> Iterator[service.Progress]:
 
 
 def _run(fn: Callable[[], None]) -> None:
-    from eakte.cli import _run as run_domain
-
     def guarded() -> None:
         try:
             fn()
         except service.BackupCorrupt as exc:  # not bad input: the backup itself is damaged
             typer.echo(f"eakte: {exc.detail}", err=True)
-            raise typer.Exit(INTEGRITY) from None
+            raise typer.Exit(ExitCode.INTEGRITY) from None
 
-    run_domain(guarded)
+    run_command(guarded)
 
 
 def _primary(settings: Settings) -> BlobStore:
@@ -119,7 +114,7 @@ def create(
     if report.problems:
         # The backup is complete, but the primary store holds content that does not match
         # the database: a monitoring job must learn of it.
-        raise typer.Exit(INTEGRITY)
+        raise typer.Exit(ExitCode.INTEGRITY)
 
 
 @backup_app.command("verify")
@@ -154,7 +149,7 @@ def verify(
             f"{len(report.corrupt)} corrupt of {report.checked} objects",
             err=True,
         )
-        raise typer.Exit(INTEGRITY)
+        raise typer.Exit(ExitCode.INTEGRITY)
     typer.echo(f"backup {report.name} ok: {report.checked} objects, {report.bytes_read} bytes")
 
 
@@ -195,4 +190,4 @@ def restore(
         f"{'ok' if report.audit_ok else 'BROKEN'} ({report.audit_events} events)"
     )
     if report.problems:
-        raise typer.Exit(INTEGRITY)
+        raise typer.Exit(ExitCode.INTEGRITY)
