@@ -102,3 +102,41 @@ def test_unknown_clearance_claim_is_refused(api: Api) -> None:
     assert r.headers["content-type"] == "application/problem+json"
     with pytest.raises(ValueError, match="clearance"):
         issue_token(settings, "anna", ["clerk"], ["10"], clearance="top-secret")
+
+
+def test_the_audit_log_withholds_what_it_says_of_files_above_clearance(api: Api) -> None:
+    unit = factories.org_unit(api)
+    item = factories.plan_item(api)
+    secret_clerk = cleared(api, ["clerk"], [unit.code], "secret")
+    title = factories.unique("Disziplinarakte ")
+    r = api.client.post(
+        "/api/v1/files",
+        json={"title": title, "plan_code": item["code"], "confidentiality": "secret"},
+        headers=secret_clerk,
+    )
+    assert r.status_code == 201, r.text
+    fid = r.json()["id"]
+    doc = factories.upload(api, secret_clerk, fid, b"finding", name="Befund.pdf").json()
+    r = api.client.post(f"/api/v1/files/{fid}/processes", json={"title": "Anhoerung X"},
+                        headers=secret_clerk)  # fmt: skip
+    assert r.status_code == 201, r.text
+    process = r.json()["id"]
+
+    def events(reader: dict[str, str], object_id: str) -> list[dict[str, object]]:
+        r = api.client.get("/api/v1/audit", params={"object_id": object_id}, headers=reader)
+        assert r.status_code == 200, r.text
+        found: list[dict[str, object]] = r.json()
+        assert found, object_id
+        return found
+
+    for clearance in ("normal", "confidential"):
+        auditor = cleared(api, ["archivist"], [], clearance)
+        seen = [e for oid in (fid, doc["id"], process) for e in events(auditor, oid)]
+        assert {e["action"] for e in seen} >= {"file.created", "document.created"}
+        for event in seen:  # the events stay, so the trail has no gaps; their details go
+            assert "withheld" in event["details"], event
+        assert title not in str(seen) and "Befund" not in str(seen) and "Anhoerung" not in str(seen)
+
+    auditor = cleared(api, ["archivist"], [], "secret")
+    created = [e for e in events(auditor, fid) if e["action"] == "file.created"]
+    assert created and created[0]["details"]["title"] == title
