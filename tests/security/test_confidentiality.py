@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jwt
 import pytest
 
@@ -17,18 +19,23 @@ def cleared(api: Api, roles: list[str], units: list[str], clearance: str) -> dic
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_file_above_clearance_is_invisible_everywhere(api: Api) -> None:
+def secret_file(api: Api, title: str) -> tuple[factories.Unit, dict[str, str], str]:
+    """A secret file of a new unit: the unit, a clerk cleared for it, and the file's id."""
     unit = factories.org_unit(api)
     item = factories.plan_item(api)
     secret_clerk = cleared(api, ["clerk"], [unit.code], "secret")
-    title = factories.unique("Personalakte ")
     r = api.client.post(
         "/api/v1/files",
         json={"title": title, "plan_code": item["code"], "confidentiality": "secret"},
         headers=secret_clerk,
     )
     assert r.status_code == 201, r.text
-    fid = r.json()["id"]
+    return unit, secret_clerk, r.json()["id"]
+
+
+def test_file_above_clearance_is_invisible_everywhere(api: Api) -> None:
+    title = factories.unique("Personalakte ")
+    unit, secret_clerk, fid = secret_file(api, title)
     doc = factories.upload(api, secret_clerk, fid, b"salary of B").json()
 
     for clearance in ("normal", "confidential"):
@@ -105,27 +112,18 @@ def test_unknown_clearance_claim_is_refused(api: Api) -> None:
 
 
 def test_the_audit_log_withholds_what_it_says_of_files_above_clearance(api: Api) -> None:
-    unit = factories.org_unit(api)
-    item = factories.plan_item(api)
-    secret_clerk = cleared(api, ["clerk"], [unit.code], "secret")
     title = factories.unique("Disziplinarakte ")
-    r = api.client.post(
-        "/api/v1/files",
-        json={"title": title, "plan_code": item["code"], "confidentiality": "secret"},
-        headers=secret_clerk,
-    )
-    assert r.status_code == 201, r.text
-    fid = r.json()["id"]
+    _, secret_clerk, fid = secret_file(api, title)
     doc = factories.upload(api, secret_clerk, fid, b"finding", name="Befund.pdf").json()
     r = api.client.post(f"/api/v1/files/{fid}/processes", json={"title": "Anhoerung X"},
                         headers=secret_clerk)  # fmt: skip
     assert r.status_code == 201, r.text
     process = r.json()["id"]
 
-    def events(reader: dict[str, str], object_id: str) -> list[dict[str, object]]:
+    def events(reader: dict[str, str], object_id: str) -> list[dict[str, Any]]:
         r = api.client.get("/api/v1/audit", params={"object_id": object_id}, headers=reader)
         assert r.status_code == 200, r.text
-        found: list[dict[str, object]] = r.json()
+        found: list[dict[str, Any]] = r.json()
         assert found, object_id
         return found
 
