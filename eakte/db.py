@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -93,6 +94,19 @@ def _lower(value: str | None) -> str | None:
     return None if value is None else value.lower()
 
 
+def _strings(parameters: Any) -> Iterator[str]:
+    """The text values among a statement's parameters: one set (a dict or a sequence) or
+    many (a sequence of them, as executemany and multi-row inserts pass them)."""
+    if isinstance(parameters, str):
+        yield parameters
+    elif isinstance(parameters, dict):
+        for value in parameters.values():
+            yield from _strings(value)
+    elif isinstance(parameters, (list, tuple)):
+        for value in parameters:
+            yield from _strings(value)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -106,6 +120,16 @@ def _configure_sqlite(engine: Engine) -> None:
         # SQLite's lower() folds ASCII letters only; searches that ignore case use this one,
         # so that "özdemir" finds "Özdemir" as PostgreSQL's ILIKE does.
         dbapi_connection.create_function(UNICODE_LOWER, 1, _lower, deterministic=True)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _refuse_nul(
+        _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        # PostgreSQL refuses a NUL character in any text value; SQLite would store it. Refused
+        # here too, the embedded database takes what the production one takes (the API answers
+        # 422 for either, as a DataError).
+        if any("\x00" in value for value in _strings(parameters)):
+            raise sqlite3.DataError("a text value contains a NUL character")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

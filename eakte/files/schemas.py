@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from eakte.files.models import Confidentiality, FileStatus, ProcessStatus
 
-REFERENCE_PATTERN = r"^[0-9A-Za-z.]+-\d{4}/\d{1,6}$"
+REFERENCE_PATTERN = r"^[0-9A-Za-z.]+-[0-9]{4}/[0-9]{1,6}$"  # ASCII digits only
 
 
 class FileCreate(BaseModel):

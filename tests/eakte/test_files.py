@@ -125,3 +125,35 @@ def test_a_file_locked_twice_in_one_transaction_is_read_once(api: Api) -> None:
             assert len(selects) == 2
     finally:
         event.remove(api.engine, "before_cursor_execute", count)
+
+
+def test_a_nul_character_is_refused_alike_by_both_databases(api: Api) -> None:
+    """SQLite would store what PostgreSQL refuses; the embedded database refuses it too."""
+    unit = factories.org_unit(api)
+    item = factories.plan_item(api)
+    title = factories.unique("Bauakte ")
+    r = api.client.post(
+        "/api/v1/files", json={"title": f"{title}\x00", "plan_code": item["code"]},
+        headers=unit.clerk,
+    )  # fmt: skip
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    listed = api.client.get("/api/v1/files", headers=unit.clerk).json()
+    assert not [f for f in listed if f["title"].startswith(title)]
+    # And a title without one goes through on the same connection.
+    r = api.client.post(
+        "/api/v1/files", json={"title": title, "plan_code": item["code"]}, headers=unit.clerk
+    )
+    assert r.status_code == 201, r.text
+
+
+def test_a_taken_over_reference_takes_ascii_digits_only(api: Api) -> None:
+    unit = factories.org_unit(api)
+    item = factories.plan_item(api)
+    r = api.client.post(
+        "/api/v1/files",
+        json={"title": "Altakte", "plan_code": item["code"],
+              "reference": f"{item['code']}-\u0662\u0660\u0662\u0666/\u0660\u0660\u0660\u0661"},
+        headers=unit.clerk,
+    )  # fmt: skip
+    assert r.status_code == 422, r.text
