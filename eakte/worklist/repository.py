@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, case, or_, select, update
 from sqlalchemy.orm import Session
 
+from eakte.files.models import File
 from eakte.orgunits.models import OrgUnit
 from eakte.worklist.models import AccessGrant, KnownPrincipal, WorkItem
 
@@ -25,17 +26,35 @@ def active_grant_condition(
 
 
 def open_items_for(
-    session: Session, subject: str, unit_codes: Sequence[str], limit: int
+    session: Session,
+    subject: str,
+    unit_codes: Sequence[str],
+    cleared_levels: Sequence[str],
+    now: datetime,
+    limit: int,
 ) -> Sequence[WorkItem]:
-    """Work items not done, addressed to the subject or one of its units."""
+    """Work items not done, addressed to the subject or one of its units, on files it is
+    cleared for: overdue first, then by due date (none last), then oldest first."""
     unit_ids = select(OrgUnit.id).where(OrgUnit.code.in_(sorted(unit_codes))).scalar_subquery()
+    # The order is applied before the limit, so a short list still holds the overdue items,
+    # and the id makes it total, so the same items come back in the same order each time.
     stmt = (
         select(WorkItem)
+        .outerjoin(File, File.id == WorkItem.file_id)
         .where(
             WorkItem.done_at.is_(None),
             or_(WorkItem.assignee_subject == subject, WorkItem.assignee_unit_id.in_(unit_ids)),
+            # A file above the caller's clearance is invisible to it, and so is its reference
+            # or note on a work list.
+            or_(WorkItem.file_id.is_(None), File.confidentiality.in_(sorted(cleared_levels))),
         )
-        .order_by(WorkItem.created_at, WorkItem.id)
+        .order_by(
+            case((WorkItem.due_at < now, 0), else_=1),
+            case((WorkItem.due_at.is_(None), 1), else_=0),
+            WorkItem.due_at,
+            WorkItem.created_at,
+            WorkItem.id,
+        )
         .limit(limit)
     )
     return session.scalars(stmt).all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
@@ -32,6 +32,13 @@ class Forwarding(BaseModel):
             raise ValueError("give exactly one of to_subject and to_unit")
         if self.due_at is not None and self.due_at.tzinfo is None:
             raise ValueError("due_at needs a time zone offset")
+        if self.due_at is not None:
+            try:
+                # Stored in UTC: a date at the edge of the calendar (year 1 east of UTC, year
+                # 9999 west of it) has no UTC equivalent and must be refused, not crash later.
+                self.due_at = self.due_at.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("due_at is out of range") from None
         return self
 
 

@@ -260,7 +260,9 @@ def worklist(session: Session, principal: Principal, limit: int = 500) -> list[W
     """What waits for the principal: overdue items first, then by due date, then oldest first."""
     remember(session, principal)
     now = utcnow()
-    items = repository.open_items_for(session, principal.subject, sorted(principal.units), limit)
+    items = repository.open_items_for(
+        session, principal.subject, sorted(principal.units), principal.cleared_levels(), now, limit
+    )
     entries = []
     for item in items:
         file = session.get(File, item.file_id) if item.file_id else None
@@ -268,8 +270,6 @@ def worklist(session: Session, principal: Principal, limit: int = 500) -> list[W
         overdue = item.due_at is not None and item.due_at < now
         reference = file.reference if file else None
         entries.append(WorklistEntry(item, reference, unit.code if unit else None, overdue))
-    far = datetime.max.replace(tzinfo=now.tzinfo)
-    entries.sort(key=lambda e: (not e.overdue, e.item.due_at or far, e.item.created_at))
     return entries
 
 
@@ -278,8 +278,6 @@ def complete(session: Session, principal: Principal, item_id: uuid.UUID) -> Work
     item = session.get(WorkItem, item_id)
     if item is None or not _is_assignee(session, principal, item):
         raise NotFound(f"work item {item_id} does not exist")
-    if item.done_at is not None:
-        return item
     _end(session, principal, item, "work_item.done")
     return item
 
@@ -287,7 +285,15 @@ def complete(session: Session, principal: Principal, item_id: uuid.UUID) -> Work
 def _end(
     session: Session, actor: Principal, item: WorkItem, action: str, **details: object
 ) -> None:
-    """Mark an item done by `actor`, end the access its forwarding granted, and audit it."""
+    """Mark an item done by `actor`, end the access its forwarding granted, and audit it.
+
+    Does nothing if the item is already done, by this or a concurrent request.
+    """
+    # The row lock makes a second, concurrent completion wait and then see the first one's
+    # done_at, so an item is completed (and audited) once and its done_by is not overwritten.
+    session.refresh(item, with_for_update=True)
+    if item.done_at is not None:
+        return
     now = utcnow()
     item.done_at, item.done_by = now, actor.subject
     revoked = repository.revoke_grants_of_item(session, item.id, now)
