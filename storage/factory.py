@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qs, quote, unquote, urlsplit, urlunsplit
 
@@ -29,7 +29,7 @@ class S3Location:
 
     endpoint: str
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)  # kept out of logs and tracebacks
     bucket: str
     secure: bool = True
     region: str | None = None
@@ -158,6 +158,12 @@ def mask_url(url: str) -> str:
     except ValueError:
         return "<unparsable URL>"
     if password is None:
+        # A secret with an unencoded "/", "?" or "#" ends the host part early, so urlsplit
+        # finds no password at all; mask everything between "user:" and the last "@".
+        scheme, sep, rest = url.partition("://")
+        userinfo, at, host = rest.rpartition("@")
+        if sep and at and ":" in userinfo:
+            return f"{scheme}://{userinfo.partition(':')[0]}:{_MASK}@{host}"
         return url
     user = parts.username or ""
     host_port = parts.netloc.rpartition("@")[2]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,10 +44,20 @@ def copy_blob(
 
 
 def download(store: BlobStore, key: str, path: Path) -> int:
-    """Write a blob to a local file; returns its size."""
+    """Write a blob to a local file; returns its size.
+
+    The bytes go to a temporary file next to `path` that is renamed into place once
+    complete, so a failed read never leaves a truncated file under `path`.
+    """
     size = 0
-    with store.open(key) as reader, path.open("wb") as out:
-        for chunk in reader:
-            out.write(chunk)
-            size += len(chunk)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, store.open(key) as reader:
+            for chunk in reader:
+                out.write(chunk)
+                size += len(chunk)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
     return size
