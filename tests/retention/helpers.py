@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
+from eakte.db import make_session_factory, unit_of_work
+from eakte.documents.models import Document, DocumentVersion
 from tests import factories
 from tests.conftest import Api
 
@@ -85,3 +90,17 @@ def approved_run(api: Api, o: Office, as_of: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     result: dict[str, Any] = r.json()
     return result
+
+
+def blob_keys(api: Api, file_id: str) -> list[str]:
+    """The blob keys of every version of a file's documents, in the order of the versions' ids
+    (the order in which fixity reads them)."""
+    with unit_of_work(make_session_factory(api.engine)) as session:
+        return list(
+            session.scalars(
+                select(DocumentVersion.blob_key)
+                .join(Document, Document.id == DocumentVersion.document_id)
+                .where(Document.file_id == uuid.UUID(file_id))
+                .order_by(DocumentVersion.id)
+            )
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 
 import pytest
@@ -11,23 +10,7 @@ from minio.deleteobjects import DeleteObject
 from storage import BlobLocked, S3Store
 from tests import factories
 from tests.conftest import Api
-from tests.retention.helpers import approved_run, close, file_with_documents, office
-
-
-def _blob_keys(api: Api, file_id: str) -> list[str]:
-    from sqlalchemy import select
-
-    from eakte.db import make_session_factory, unit_of_work
-    from eakte.documents.models import Document, DocumentVersion
-
-    with unit_of_work(make_session_factory(api.engine)) as session:
-        return list(
-            session.scalars(
-                select(DocumentVersion.blob_key)
-                .join(Document, Document.id == DocumentVersion.document_id)
-                .where(Document.file_id == uuid.UUID(file_id))
-            )
-        )
+from tests.retention.helpers import approved_run, blob_keys, close, file_with_documents, office
 
 
 def test_closing_sets_the_due_date_and_locks_the_blobs(api: Api) -> None:
@@ -38,7 +21,7 @@ def test_closing_sets_the_due_date_and_locks_the_blobs(api: Api) -> None:
     year = datetime.fromisoformat(closed["closed_at"]).year
     assert closed["status"] == "closed"
     assert closed["due_on"] == date(year + 11, 1, 1).isoformat()
-    for key in _blob_keys(api, f["id"]):
+    for key in blob_keys(api, f["id"]):
         stat = api.store.stat(key)
         assert stat.retain_until == datetime(year + 11, 1, 1, tzinfo=UTC)
         assert stat.retention_mode is not None and stat.retention_mode.value == "GOVERNANCE"
@@ -63,7 +46,7 @@ def test_object_lock_on_seaweedfs_refuses_raw_deletion(api: Api) -> None:
     f, _ = file_with_documents(api, o, item["code"], documents=1, versions=2)
     close(api, o, f["id"])
     client, bucket = api.store.client, api.store.bucket
-    for key in _blob_keys(api, f["id"]):
+    for key in blob_keys(api, f["id"]):
         version = client.stat_object(bucket, key).version_id
         # The server itself refuses, without eakte's own check in front.
         errors = list(client.remove_objects(bucket, [DeleteObject(key, version)]))
@@ -133,7 +116,7 @@ def test_held_file_is_never_proposed_nor_destroyed(api: Api) -> None:
     )
     assert r.status_code == 201, r.text
     hold = r.json()
-    for key in _blob_keys(api, held["id"]):
+    for key in blob_keys(api, held["id"]):
         assert api.store.stat(key).legal_hold is True
 
     due = api.client.get("/api/v1/retention/due?as_of=2030-01-01", headers=o.anna).json()
@@ -171,13 +154,13 @@ def test_held_file_is_never_proposed_nor_destroyed(api: Api) -> None:
             api.client.get(f"/api/v1/files/{f['id']}", headers=o.unit.clerk).json()["status"]
             == "held"
         )
-        for key in _blob_keys(api, f["id"]):
+        for key in blob_keys(api, f["id"]):
             assert api.store.exists(key)
 
     # The last release lifts the legal holds.
     r = api.client.post(f"/api/v1/retention/holds/{hold['id']}/release", json={}, headers=o.anna)
     assert r.status_code == 200 and r.json()["released_by"] == "anna"
-    for key in _blob_keys(api, held["id"]):
+    for key in blob_keys(api, held["id"]):
         assert api.store.stat(key).legal_hold is False
     assert (
         api.client.get(f"/api/v1/files/{held['id']}", headers=o.unit.clerk).json()["status"]
@@ -244,7 +227,7 @@ def test_a_longer_retention_rule_extends_the_locks_of_closed_files(api: Api) -> 
     f, _ = file_with_documents(api, o, item["code"])
     year = datetime.fromisoformat(close(api, o, f["id"])["closed_at"]).year
     admin = api.auth(["admin"], [])
-    keys = _blob_keys(api, f["id"])
+    keys = blob_keys(api, f["id"])
 
     r = api.client.patch(f"/api/v1/plan-items/{item['id']}", json={"retention_years": 30},
                          headers=admin)  # fmt: skip

@@ -17,7 +17,14 @@ from retention.models import FixityReport
 from storage import BlobReader, BlobStore, FilesystemStore, RetentionMode, StorageUnavailable
 from tests import factories
 from tests.conftest import Api
-from tests.retention.helpers import Office, approved_run, close, file_with_documents, office
+from tests.retention.helpers import (
+    Office,
+    approved_run,
+    blob_keys,
+    close,
+    file_with_documents,
+    office,
+)
 
 LONG_AGO = "2012-06-01T10:00:00+02:00"
 
@@ -53,18 +60,6 @@ def _flip_a_byte(store: BlobStore, key: str) -> None:
     client.put_object(bucket, key, io.BytesIO(flipped), len(flipped))
 
 
-def _keys_in_id_order(api: Api, file_id: str) -> list[str]:
-    with unit_of_work(make_session_factory(api.engine)) as session:
-        return list(
-            session.scalars(
-                select(DocumentVersion.blob_key)
-                .join(Document, Document.id == DocumentVersion.document_id)
-                .where(Document.file_id == uuid.UUID(file_id))
-                .order_by(DocumentVersion.id)
-            )
-        )
-
-
 def _latest_report(api: Api) -> FixityReport:
     with unit_of_work(make_session_factory(api.engine)) as session:
         return session.scalars(
@@ -77,7 +72,7 @@ def test_a_check_the_store_breaks_off_keeps_what_it_had_found(isolated_api: Api)
     o = office(api)
     item = factories.plan_item(api)
     f, _ = file_with_documents(api, o, item["code"], documents=3)
-    first, second, _third = _keys_in_id_order(api, f["id"])
+    first, second, _third = blob_keys(api, f["id"])
     _flip_a_byte(api.store, first)
 
     with pytest.raises(StorageUnavailable):
