@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session
 
 from eakte.audit.service import record
@@ -22,10 +22,10 @@ from eakte.auth.principal import Permission, Principal
 from eakte.db import SessionFactory, unit_of_work, utcnow
 from eakte.documents.models import Document, DocumentVersion
 from eakte.errors import NotFound
-from eakte.files.models import File, FileStatus
+from eakte.files.models import File
 from eakte.guards import require
 from retention import repository
-from retention.models import DisposalItem, DisposalRecord, FixityReport, ItemState
+from retention.models import DisposalItem, FixityReport, ItemState
 from storage import BlobNotFound, BlobStore
 
 log = logging.getLogger(__name__)
@@ -39,26 +39,12 @@ FixityProgress = Callable[[int, int], None]
 def _content_gone_on_purpose() -> ColumnElement[bool]:
     """The version's file was disposed of, or its content is being deleted after a receipt."""
     return or_(
-        File.status == FileStatus.DISPOSED.value,
-        exists().where(DisposalRecord.file_id == File.id),
+        ~repository.content_kept(),
         exists().where(
             DisposalItem.file_id == File.id,
             DisposalItem.state.in_([ItemState.DESTROYING.value, ItemState.RECEIVED.value]),
         ),
     )
-
-
-def count_versions(session: Session) -> int:
-    """Number of versions a check reads (for a progress bar's total)."""
-    stmt = (
-        select(func.count())
-        .select_from(DocumentVersion)
-        .join(Document, Document.id == DocumentVersion.document_id)
-        .join(File, File.id == Document.file_id)
-        .where(File.status != FileStatus.DISPOSED.value)
-        .where(~exists().where(DisposalRecord.file_id == File.id))
-    )
-    return int(session.scalar(stmt) or 0)
 
 
 def _deleted_on_purpose(factory: SessionFactory, version_id: uuid.UUID) -> bool:
@@ -100,7 +86,7 @@ def run_fixity(
         session.add(report)
         session.flush()
         report_id = report.id
-        total = count_versions(session)
+        total = repository.count_checked_versions(session)
     checked = bytes_read = mismatches = missing = 0
     problems: list[dict[str, Any]] = []
     after: uuid.UUID | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -297,28 +298,45 @@ def clear_extracted_text(session: Session, file_id: uuid.UUID) -> None:
 # --- fixity ----------------------------------------------------------------------------------
 
 
-def fixity_batch(
-    session: Session, after: uuid.UUID | None, limit: int
-) -> Sequence[tuple[DocumentVersion, Document, File]]:
-    """Versions whose content should be stored, in id order after `after` (keyset paging).
+def content_kept() -> ColumnElement[bool]:
+    """The content of a version's file (joined as `File`) should be stored and is checked.
 
     Content of disposed files, and of transferred files once the archive's receipt let us
     delete it, is gone on purpose and is not checked.
     """
-    stmt = (
-        select(DocumentVersion, Document, File)
+    return and_(
+        File.status != FileStatus.DISPOSED.value,
+        ~exists().where(DisposalRecord.file_id == File.id),
+    )
+
+
+def _checked_versions(*columns: Any) -> Select[Any]:
+    return (
+        select(*columns)
+        .select_from(DocumentVersion)
         .join(Document, Document.id == DocumentVersion.document_id)
         .join(File, File.id == Document.file_id)
-        .where(
-            File.status != FileStatus.DISPOSED.value,
-            ~exists().where(DisposalRecord.file_id == File.id),
-        )
+        .where(content_kept())
+    )
+
+
+def fixity_batch(
+    session: Session, after: uuid.UUID | None, limit: int
+) -> Sequence[tuple[DocumentVersion, Document, File]]:
+    """Versions whose content should be stored, in id order after `after` (keyset paging)."""
+    stmt = (
+        _checked_versions(DocumentVersion, Document, File)
         .order_by(DocumentVersion.id)
         .limit(limit)
     )
     if after is not None:
         stmt = stmt.where(DocumentVersion.id > after)
     return [(v, d, f) for v, d, f in session.execute(stmt).unique()]
+
+
+def count_checked_versions(session: Session) -> int:
+    """Number of versions `fixity_batch` pages through (a progress bar's total)."""
+    return int(session.scalar(_checked_versions(func.count())) or 0)
 
 
 def fixity_reports(session: Session, limit: int) -> Sequence[FixityReport]:
